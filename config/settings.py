@@ -1,0 +1,73 @@
+"""Every tunable number of Centinela, in one validated settings class.
+
+Each field can be overridden by an environment variable named
+`CENTINELA_<FIELD>` (for example `CENTINELA_PORT=9000`) or a `.env` file.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CENTINELA_", env_file=".env", extra="ignore")
+
+    # Server
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    log_level: str = "INFO"
+
+    # Ingestion limits
+    max_line_bytes: int = Field(16_384, ge=256, description="Longer lines are rejected, never cut.")
+    max_batch_lines: int = Field(50_000, ge=1)
+    max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or CIDRs whose X-Forwarded-For is trusted; never acted on.",
+    )
+
+    # Per-client windows
+    window_seconds: float = Field(60.0, gt=0)
+    max_clients: int = Field(100_000, ge=1, description="LRU bound on tracked clients.")
+    client_idle_seconds: float = Field(900.0, gt=0, description="Clients idle this long are dropped.")
+    window_max_events: int = Field(512, ge=8, description="Events kept per client window.")
+
+    # Detector (HalfSpaceTrees)
+    hst_trees: int = Field(25, ge=1)
+    hst_height: int = Field(8, ge=2, le=16)
+    hst_window: int = Field(1000, ge=10)
+    hst_seed: int = 42
+    reference_size: int = Field(5000, ge=100, description="Recent scores kept for calibration.")
+    anomaly_percentile: float = Field(
+        0.995, gt=0.5, lt=1.0, description="Calibrated score at or above which an event is anomalous."
+    )
+
+    # Warm start
+    state_dir: Path = PROJECT_ROOT / "var"
+    history_path: Path = PROJECT_ROOT / "data" / "history" / "benign-history.log.gz"
+    history_max_events: int = Field(60_000, ge=0)
+
+    # Decisions
+    policy_path: Path | None = None
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"trusted_proxies: {item!r} is not an IP address or CIDR") from exc
+        return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

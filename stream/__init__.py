@@ -1,0 +1,1 @@
+"""Stream layer: access events, parsers, features and the anomaly detector."""
