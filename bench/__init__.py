@@ -1,0 +1,1 @@
+"""Benchmarks that print throughput figures; run each with `python -m bench.<name>`."""
