@@ -1,19 +1,22 @@
-"""Parser interface, format registry and batch accounting.
+"""Parser interface, format registry and the per-line error record.
 
-A parser turns one raw line into an `AccessEvent` or raises `ParseError`
-with a reason. `parse_batch` never raises on bad input: every line lands
-either in `events` or in `errors`, so `received == parsed + rejected`.
+A parser turns one item (a raw line or a decoded JSON object) into an
+`AccessEvent` or raises `ParseError` with a reason. `parse_batch` (in
+`stream.parsers.batch`) drives a parser over a batch and never raises on bad
+input.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from stream.events import AccessEvent
 
 EXCERPT_CHARS = 120
+
+Item = str | dict[str, Any]
 
 
 class ParseError(ValueError):
@@ -32,33 +35,56 @@ class LineRejected:
 
 @dataclass(slots=True)
 class ParseResult:
+    """Outcome of one batch: `received == len(events) + len(errors) + header_lines`."""
+
     events: list[AccessEvent] = field(default_factory=list)
     errors: list[LineRejected] = field(default_factory=list)
     format: str = ""
+    header_lines: int = 0  # items read as a header (the first line of a CSV batch), not as events
 
     @property
     def received(self) -> int:
-        return len(self.events) + len(self.errors)
+        return len(self.events) + len(self.errors) + self.header_lines
 
 
 class LogParser(Protocol):
     name: str
+    header_lines: int  # leading items of a batch that `read_header` consumes
 
-    def parse(self, item: str | dict[str, Any], line: int) -> AccessEvent:
+    def read_header(self, item: Item, line: int) -> None:
+        """Read a header item, or raise ParseError when it is not a usable header."""
+        ...
+
+    def parse(self, item: Item, line: int) -> AccessEvent:
         """Parse one item (a raw line or a decoded object) or raise ParseError."""
         ...
 
-    def sniff(self, sample: list[str | dict[str, Any]]) -> float:
+    def sniff(self, sample: list[Item]) -> float:
         """Return the share of `sample` this format recognises, 0..1."""
         ...
 
 
+class BaseParser:
+    """Defaults for formats without a header line."""
+
+    name = ""
+    header_lines = 0
+
+    def read_header(self, item: Item, line: int) -> None:
+        raise ParseError(f"format {self.name!r} has no header line")
+
+
 _REGISTRY: dict[str, Callable[..., LogParser]] = {}
+_ALIASES: dict[str, str] = {}
 
 
-def register(name: str) -> Callable[[Callable[..., LogParser]], Callable[..., LogParser]]:
+def register(name: str, *aliases: str) -> Callable[[Callable[..., LogParser]], Callable[..., LogParser]]:
+    """Register a parser factory under `name`; `aliases` are other names that select it."""
+
     def wrap(factory: Callable[..., LogParser]) -> Callable[..., LogParser]:
         _REGISTRY[name] = factory
+        for alias in aliases:
+            _ALIASES[alias] = name
         return factory
 
     return wrap
@@ -68,59 +94,23 @@ def formats() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def canonical_format(name: str) -> str:
+    """Return the registered name for `name` or one of its aliases (case-insensitive)."""
+    key = name.strip().lower()
+    key = _ALIASES.get(key, key)
+    if key not in _REGISTRY:
+        accepted = ", ".join(["auto", *formats(), *sorted(_ALIASES)])
+        raise ParseError(f"unknown format {name!r}; accepted: {accepted}")
+    return key
+
+
 def get_parser(name: str, **options: Any) -> LogParser:
-    try:
-        factory = _REGISTRY[name]
-    except KeyError:
-        raise ParseError(f"unknown format {name!r}; accepted: auto, {', '.join(formats())}") from None
-    return factory(**options)
+    return _REGISTRY[canonical_format(name)](**options)
 
 
 def excerpt(item: object) -> str:
     """Return a short printable excerpt; control and non-ASCII characters are escaped."""
     text = item if isinstance(item, str) else repr(item)
     short = text[:EXCERPT_CHARS]
-    escaped = short.encode("unicode_escape").decode("ascii")
-    return escaped + ("…" if len(text) > EXCERPT_CHARS else "")
-
-
-def detect_format(sample: list[str | dict[str, Any]], **options: Any) -> str:
-    """Pick the registered format that recognises the largest share of `sample`."""
-    best, best_share = "combined", -1.0
-    for name in formats():
-        share = get_parser(name, **options).sniff(sample)
-        if share > best_share:
-            best, best_share = name, share
-    return best
-
-
-def parse_batch(
-    items: Iterable[str | bytes | dict[str, Any]],
-    format: str = "auto",
-    first_line: int = 1,
-    max_line_bytes: int = 16_384,
-    **options: Any,
-) -> ParseResult:
-    """Parse a batch of raw lines or event objects, accounting for every item."""
-    decoded: list[str | dict[str, Any]] = [
-        item.decode("utf-8", "backslashreplace") if isinstance(item, bytes) else item for item in items
-    ]
-    if format == "auto":
-        format = detect_format(decoded[:50], **options)
-    parser = get_parser(format, **options)
-    result = ParseResult(format=format)
-
-    for offset, item in enumerate(decoded):
-        line = first_line + offset
-        if isinstance(item, str):
-            item = item.rstrip("\r\n")
-            if len(item) > max_line_bytes:
-                result.errors.append(
-                    LineRejected(line, f"line longer than {max_line_bytes} characters ({len(item)})", excerpt(item))
-                )
-                continue
-        try:
-            result.events.append(parser.parse(item, line))
-        except ParseError as exc:
-            result.errors.append(LineRejected(line, str(exc), excerpt(item)))
-    return result
+    escaped = short.encode("unicode_escape", "backslashreplace").decode("ascii")
+    return escaped + ("..." if len(text) > EXCERPT_CHARS else "")

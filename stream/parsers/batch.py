@@ -1,0 +1,162 @@
+"""`parse_batch`: decode, size-check, detect the format and account for every item."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from stream.parsers.base import (
+    Item,
+    LineRejected,
+    LogParser,
+    ParseError,
+    ParseResult,
+    excerpt,
+    formats,
+    get_parser,
+)
+from stream.parsers.client import TrustedProxies
+
+logger = logging.getLogger(__name__)
+
+SNIFF_ITEMS = 50
+# Preference when two formats recognise the same share of a sample.
+_PREFERENCE = ("combined", "json", "csv")
+
+
+def decode(item: str | bytes | dict[str, Any]) -> Item:
+    """Return a text line or an object; bytes that are not UTF-8 become `\\xNN` text, never an error."""
+    if isinstance(item, bytes | bytearray):
+        text = bytes(item).decode("utf-8", "backslashreplace")
+    elif isinstance(item, str | dict):
+        return _strip_eol(item) if isinstance(item, str) else item
+    else:
+        raise ParseError(f"expected a text line, bytes or a JSON object, got a {type(item).__name__}")
+    return _strip_eol(text)
+
+
+def _strip_eol(text: str) -> str:
+    if text.endswith("\n"):
+        text = text[:-1]
+    if text.endswith("\r"):
+        text = text[:-1]
+    return text
+
+
+def detect_format(sample: list[Item], **options: Any) -> str:
+    """Pick the registered format that recognises the largest share of `sample`."""
+    lines = [item for item in sample if not (isinstance(item, str) and not item.strip())]
+    ranked = sorted(formats(), key=lambda name: _PREFERENCE.index(name) if name in _PREFERENCE else 99)
+    best, best_share = ranked[0], 0.0
+    for name in ranked:
+        share = get_parser(name, **options).sniff(lines)
+        if share > best_share:
+            best, best_share = name, share
+    return best
+
+
+def _check_length(raw: object, text: Item, max_line_bytes: int) -> str | None:
+    if not isinstance(text, str) or len(text) * 4 <= max_line_bytes:
+        return None
+    size = len(raw) if isinstance(raw, bytes | bytearray) else len(text.encode("utf-8", "surrogatepass"))
+    if size <= max_line_bytes:
+        return None
+    return (
+        f"line is {size} bytes, longer than the limit of {max_line_bytes} bytes (max_line_bytes); "
+        "long lines are rejected, never cut"
+    )
+
+
+def parse_batch(
+    items: Iterable[str | bytes | dict[str, Any]],
+    format: str = "auto",
+    first_line: int = 1,
+    max_line_bytes: int = 16_384,
+    **options: Any,
+) -> ParseResult:
+    """Parse a batch of raw lines or event objects, accounting for every item.
+
+    `format` is `auto` or a registered name or alias (combined, common, json,
+    csv...). Options: `trusted_proxies` (IP or CIDR strings whose
+    X-Forwarded-For is believed) and, for CSV, `delimiter`. Raises ParseError
+    only for a bad format name or option, never for a bad line.
+    """
+    parser_options = _parser_options(options)
+    raw_items = list(items)
+    decoded: list[Item | LineRejected] = []
+    for offset, raw in enumerate(raw_items):
+        decoded.append(_decode_one(raw, first_line + offset, max_line_bytes))
+
+    if format == "auto":
+        sample = [item for item in decoded[:SNIFF_ITEMS] if not isinstance(item, LineRejected)]
+        format = detect_format(sample, **parser_options)
+    parser = get_parser(format, **parser_options)
+    result = ParseResult(format=parser.name)
+    _run(parser, decoded, first_line, result)
+    return result
+
+
+def _parser_options(options: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(options) - {"trusted_proxies", "delimiter"}
+    if unknown:
+        raise ParseError(f"unknown parse option(s) {sorted(unknown)}; accepted: trusted_proxies, delimiter")
+    parsed = dict(options)
+    proxies = options.get("trusted_proxies")
+    if not isinstance(proxies, TrustedProxies):
+        if isinstance(proxies, str):
+            proxies = [proxies]
+        parsed["trusted_proxies"] = TrustedProxies(proxies or ())
+    return parsed
+
+
+def _decode_one(raw: str | bytes | dict[str, Any], line: int, max_line_bytes: int) -> Item | LineRejected:
+    try:
+        item = decode(raw)
+    except ParseError as exc:
+        return LineRejected(line, str(exc), excerpt(raw))
+    too_long = _check_length(raw, item, max_line_bytes)
+    if too_long is not None:
+        return LineRejected(line, too_long, excerpt(item))
+    return item
+
+
+def _run(parser: LogParser, decoded: list[Item | LineRejected], first_line: int, result: ParseResult) -> None:
+    header_count = min(parser.header_lines, len(decoded))
+    header_error = _read_header(parser, decoded[:header_count], first_line, result)
+    events, errors = result.events, result.errors
+    parse = parser.parse
+
+    for offset in range(header_count, len(decoded)):
+        item = decoded[offset]
+        line = first_line + offset
+        if isinstance(item, LineRejected):
+            errors.append(item)
+            continue
+        try:
+            if header_error is not None:
+                raise ParseError(header_error)
+            events.append(parse(item, line))
+        except ParseError as exc:
+            errors.append(LineRejected(line, str(exc), excerpt(item)))
+        except Exception as exc:  # a parser bug must not stop the stream or lose the line
+            logger.exception("parser %s failed on line %d", parser.name, line)
+            errors.append(LineRejected(line, f"internal parser error ({type(exc).__name__})", excerpt(item)))
+
+
+def _read_header(
+    parser: LogParser, header: list[Item | LineRejected], first_line: int, result: ParseResult
+) -> str | None:
+    """Consume the header items; return the reason every later line is rejected, if the header is unusable."""
+    for offset, item in enumerate(header):
+        line = first_line + offset
+        if isinstance(item, LineRejected):
+            result.errors.append(item)
+            return f"no usable header: line {line} was rejected as the header"
+        try:
+            parser.read_header(item, line)
+        except ParseError as exc:
+            result.errors.append(LineRejected(line, str(exc), excerpt(item)))
+            return f"no usable header: line {line} was rejected as the header"
+        result.header_lines += 1
+    return None
