@@ -119,24 +119,35 @@ def _fill_url(event: AccessEvent, fields: dict[str, Any], skip_domain: bool) -> 
     path = _optional_text(fields, "path")
     target = _optional_text(fields, "target")
     if method is None and path is None and target is None:
-        _, request = first(fields, "request")
-        if request is None and any(fields.get(name) == "" for name in NAMES["request"]):
-            event.tags = (TAG_EMPTY_REQUEST,)
-        elif request is not None:
-            fill_request(event, _text("request", request))
-        return
+        _fill_from_request_line(event, fields)
+    else:
+        _fill_from_parts(event, fields, method, path, target)
 
+    domain_name, domain = first(fields, "domain")
+    if domain is not None and event.url_domain is None and not (skip_domain and domain_name == "host"):
+        event.url_domain = _text("domain", domain)
+
+
+def _fill_from_request_line(event: AccessEvent, fields: dict[str, Any]) -> None:
+    _, request = first(fields, "request")
+    if request is not None:
+        fill_request(event, _text("request", request))
+    elif any(fields.get(name) == "" for name in NAMES["request"]):
+        event.tags = (*event.tags, TAG_EMPTY_REQUEST)
+
+
+def _fill_from_parts(
+    event: AccessEvent, fields: dict[str, Any], method: str | None, path: str | None, target: str | None
+) -> None:
     event.http_request_method = method
     version = _optional_text(fields, "version")
     event.http_version = version[5:] if version and version.upper().startswith("HTTP/") else version
     if path is None and target is not None:
-        path, query, domain = split_target(target)
-        event.url_query, event.url_domain = query, domain
+        path, event.url_query, event.url_domain = split_target(target)
     event.url_path = path
-    event.url_query = _optional_text(fields, "query") or event.url_query
-    domain_name, domain = first(fields, "domain")
-    if domain is not None and not (skip_domain and domain_name == "host"):
-        event.url_domain = event.url_domain or _text("domain", domain)
+    query = _optional_text(fields, "query")
+    if query is not None:
+        event.url_query = query
 
 
 def _text(kind: str, value: Any) -> str:
