@@ -13,8 +13,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 # Topic names used by the agents.
-SCORED = "events.scored"
-DECISIONS = "decisions"
+RAW = "logs.raw"  # RawBatch: lines to analyse
+SCORED = "events.scored"  # ScoredBatch: the ingestion agent's output
+DECIDED = "batches.decided"  # BatchVerdict: scored events plus the decisions they caused
+DECISIONS = "decisions"  # Decision: every new or extended decision, for feeds
 
 
 class Bus(ABC):

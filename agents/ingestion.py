@@ -1,0 +1,126 @@
+"""Ingestion agent: parse raw logs, build features, score, publish.
+
+`process` is the synchronous batch path (parse → features → score then
+learn → calibrate); `run` is the same work as an asyncio task fed over the
+bus. Both keep the order of events inside a batch.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from agents.bus import RAW, SCORED, Bus
+from agents.messages import ScoredEvent
+from config.settings import Settings
+from stream.detector import Detector
+from stream.events import AccessEvent
+from stream.features import MODEL_FEATURES, FeatureExtractor
+from stream.parsers import ParseResult, parse_batch
+
+log = logging.getLogger("centinela.ingestion")
+
+
+@dataclass(slots=True)
+class RawBatch:
+    """Raw log lines or event objects to analyse, as one unit of work."""
+
+    batch_id: str
+    items: list[Any]
+    format: str = "auto"
+    first_line: int = 1
+    seqs: list[Any] | None = None
+
+
+@dataclass(slots=True)
+class ScoredBatch:
+    batch_id: str
+    scored: list[ScoredEvent]
+    parsed: ParseResult
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class IngestionAgent:
+    def __init__(self, settings: Settings, detector: Detector, extractor: FeatureExtractor | None = None) -> None:
+        self.settings = settings
+        self.detector = detector
+        self.extractor = extractor or FeatureExtractor(
+            settings.window_seconds, settings.max_clients, settings.client_idle_seconds
+        )
+        self.events_seen = 0
+        self.parse_errors = 0
+
+    def parse(self, batch: RawBatch) -> ParseResult:
+        return parse_batch(
+            batch.items,
+            format=batch.format,
+            first_line=batch.first_line,
+            max_line_bytes=self.settings.max_line_bytes,
+            trusted_proxies=self.settings.trusted_proxies,
+        )
+
+    def score(self, events: list[AccessEvent], seqs: list[Any] | None = None) -> list[ScoredEvent]:
+        """Extract features and score `events` in order, learning from each after scoring it."""
+        if not events:
+            return []
+        extract = self.extractor.extract
+        rows: list[list[float]] = []
+        stats = []
+        for event in events:
+            row, client_stats = extract(event)
+            rows.append(row)
+            stats.append(client_stats)
+        matrix = np.asarray(rows, dtype=np.float64)
+
+        warming = self.detector.warming_up
+        raw = self.detector.score_learn(matrix)
+        calibrated = self.detector.calibrate(raw)
+        self.detector.remember(raw)
+        threshold = self.settings.anomaly_percentile
+
+        names = MODEL_FEATURES
+        out = []
+        for i, event in enumerate(events):
+            score = None if warming else float(calibrated[i])
+            out.append(
+                ScoredEvent(
+                    event=event,
+                    features=dict(zip(names, rows[i], strict=True)),
+                    stats=stats[i],
+                    score=score,
+                    raw_score=None if warming else float(raw[i]),
+                    anomalous=score is not None and score >= threshold,
+                    warming_up=warming,
+                    seq=seqs[i] if seqs is not None else None,
+                )
+            )
+        self.events_seen += len(events)
+        return out
+
+    def process(self, batch: RawBatch) -> ScoredBatch:
+        parsed = self.parse(batch)
+        self.parse_errors += len(parsed.errors)
+        seqs = None
+        if batch.seqs is not None:
+            seqs = [batch.seqs[event.line - batch.first_line] for event in parsed.events]
+        return ScoredBatch(batch.batch_id, self.score(parsed.events, seqs), parsed)
+
+    async def run(self, bus: Bus) -> None:
+        """Consume RawBatch messages from the bus and publish a ScoredBatch for each."""
+        subscription = bus.subscribe(RAW, maxsize=64)
+        try:
+            while True:
+                batch = await subscription.get()
+                try:
+                    result = self.process(batch)
+                except Exception:
+                    # A bug on one batch must not stop the agent; the waiter gets an empty result.
+                    log.exception("ingestion failed on batch %s", batch.batch_id)
+                    result = ScoredBatch(batch.batch_id, [], ParseResult(), {"error": "internal error"})
+                await bus.publish(SCORED, result)
+                subscription.task_done()
+        finally:
+            subscription.close()

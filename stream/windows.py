@@ -1,0 +1,173 @@
+"""Per-client sliding windows, bounded in memory.
+
+Each client keeps `N_BUCKETS` time buckets covering the window. A bucket holds
+counters and two small bitmaps (hashed paths and user names), so the distinct
+counts are linear-counting estimates and a client costs a few hundred bytes
+whatever its rate. Clients are evicted least-recently-seen first when
+`max_clients` is reached, and dropped once idle for `idle_seconds` of log time.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from array import array
+from collections import OrderedDict
+
+from agents.messages import ClientStats
+
+N_BUCKETS = 6
+PATH_BITS = 256
+USER_BITS = 64
+
+# Counter slots inside one bucket.
+REQUESTS, C4XX, C5XX, NOT_FOUND, FAILED_LOGIN, PROBE, INJECTION, HANDSHAKE = range(8)
+N_COUNTERS = 8
+
+
+def estimate_distinct(bitmap: int, bits: int) -> int:
+    """Linear-counting estimate of how many distinct items set bits in `bitmap`."""
+    zeros = bits - bitmap.bit_count()
+    if zeros == 0:
+        return int(bits * math.log(bits))
+    return round(-bits * math.log(zeros / bits))
+
+
+def hash_bit(value: str, bits: int) -> int:
+    # crc32 rather than hash(): Python's str hash is salted per process, and
+    # estimates must not change across restarts or between replicas.
+    return 1 << (zlib.crc32(value.encode("utf-8", "surrogatepass")) % bits)
+
+
+class ClientWindow:
+    __slots__ = ("counts", "head", "last_seen", "paths", "users")
+
+    def __init__(self, head: int, now: float) -> None:
+        self.head = head
+        self.last_seen = now
+        self.counts = array("I", bytes(4 * N_BUCKETS * N_COUNTERS))
+        self.paths = [0] * N_BUCKETS
+        self.users = [0] * N_BUCKETS
+
+    def advance(self, bucket: int) -> int:
+        """Move the newest bucket forward to `bucket`, clearing expired ones; return the slot."""
+        if bucket > self.head:
+            steps = min(bucket - self.head, N_BUCKETS)
+            for k in range(1, steps + 1):
+                slot = (self.head + k) % N_BUCKETS
+                base = slot * N_COUNTERS
+                self.counts[base : base + N_COUNTERS] = array("I", bytes(4 * N_COUNTERS))
+                self.paths[slot] = 0
+                self.users[slot] = 0
+            self.head = bucket
+        # Out-of-order events older than the window land in the oldest bucket.
+        return max(bucket, self.head - N_BUCKETS + 1) % N_BUCKETS
+
+    def totals(self) -> list[int]:
+        sums = [0] * N_COUNTERS
+        counts = self.counts
+        for slot in range(N_BUCKETS):
+            base = slot * N_COUNTERS
+            for i in range(N_COUNTERS):
+                sums[i] += counts[base + i]
+        return sums
+
+    def distinct_paths(self) -> int:
+        union = 0
+        for bitmap in self.paths:
+            union |= bitmap
+        return estimate_distinct(union, PATH_BITS)
+
+    def distinct_users(self) -> int:
+        union = 0
+        for bitmap in self.users:
+            union |= bitmap
+        return estimate_distinct(union, USER_BITS) if union else 0
+
+
+class ClientWindows:
+    """All tracked clients, LRU-bounded, updated with one call per event."""
+
+    def __init__(self, window_seconds: float, max_clients: int, idle_seconds: float) -> None:
+        self.bucket_seconds = window_seconds / N_BUCKETS
+        self.window_seconds = window_seconds
+        self.max_clients = max_clients
+        self.idle_seconds = idle_seconds
+        self.clients: OrderedDict[str, ClientWindow] = OrderedDict()
+        self.evicted = 0
+
+    def __len__(self) -> int:
+        return len(self.clients)
+
+    def update(
+        self,
+        client: str,
+        timestamp: float,
+        path: str | None,
+        user: str | None,
+        flags: tuple[int, ...],
+    ) -> ClientStats:
+        """Add one event (its counter `flags` are slot indexes to increment) and return the window."""
+        bucket = int(timestamp // self.bucket_seconds)
+        window = self.clients.get(client)
+        if window is None:
+            self._make_room(timestamp)
+            window = ClientWindow(bucket, timestamp)
+            self.clients[client] = window
+        else:
+            self.clients.move_to_end(client)
+            window.last_seen = max(window.last_seen, timestamp)
+
+        slot = window.advance(bucket)
+        base = slot * N_COUNTERS
+        window.counts[base + REQUESTS] += 1
+        for flag in flags:
+            window.counts[base + flag] += 1
+        if path is not None:
+            window.paths[slot] |= hash_bit(path, PATH_BITS)
+        if user is not None:
+            window.users[slot] |= hash_bit(user, USER_BITS)
+        return self._stats(window)
+
+    def _stats(self, window: ClientWindow) -> ClientStats:
+        sums = window.totals()
+        requests = sums[REQUESTS]
+        # Rate over the part of the window this client was active in (whole buckets), so a
+        # burst of 50 requests in 2 s reads as 300/min rather than 50/min.
+        span = max(self.bucket_seconds, self._active_span(window))
+        return ClientStats(
+            requests=requests,
+            rate_per_min=requests * 60.0 / span,
+            share_4xx=sums[C4XX] / requests,
+            share_5xx=sums[C5XX] / requests,
+            distinct_paths=window.distinct_paths(),
+            not_found=sums[NOT_FOUND],
+            failed_logins=sums[FAILED_LOGIN],
+            distinct_users=window.distinct_users(),
+            probe_hits=sums[PROBE],
+            injection_hits=sums[INJECTION],
+            handshakes=sums[HANDSHAKE],
+        )
+
+    def _active_span(self, window: ClientWindow) -> float:
+        """Seconds covered by the buckets that hold requests (whole buckets)."""
+        counts = window.counts
+        active = 0
+        for age in range(N_BUCKETS):
+            slot = (window.head - age) % N_BUCKETS
+            if counts[slot * N_COUNTERS + REQUESTS]:
+                active = age + 1
+        return active * self.bucket_seconds
+
+    def _make_room(self, now: float) -> None:
+        clients = self.clients
+        # Idle clients first (log time), then the least recently seen if still full.
+        while clients:
+            oldest_key = next(iter(clients))
+            if now - clients[oldest_key].last_seen <= self.idle_seconds and len(clients) < self.max_clients:
+                break
+            del clients[oldest_key]
+            self.evicted += 1
+
+    def get(self, client: str) -> ClientWindow | None:
+        return self.clients.get(client)
