@@ -1,0 +1,959 @@
+"""The decision agent: turns scored events into allow/monitor/alert/rate_limit/block decisions.
+
+`DecisionAgent.observe` runs on every event, so the common path is a few
+comparisons against the policy thresholds. Evidence, reasons and a decision
+are built only when a scenario threshold is crossed and no active decision
+for the same value and scenario already covers it.
+
+Scenarios and what each one reads:
+
+- brute_force: failed logins of one client in the window (`ClientStats`).
+- credential_stuffing: one client failing against many user names, or one
+  login endpoint failing for many clients or many user names (site state kept
+  here). Participating clients are acted on, and a /24 (IPv4) or /64 (IPv6)
+  holding several of them gets a range decision.
+- scanning: 4xx share with many distinct paths, probe paths, TLS/RDP bytes
+  sent as the request, scanner user agents.
+- injection_attempt: the content signal of the request (`features["injection"]`).
+- flood: request rate far above the site's median across active clients and
+  above an absolute floor.
+- anomalous_behaviour: a calibrated anomaly score above `min_score` on several
+  events of one client within the window, with no named scenario active.
+
+Clients that are loopback addresses, trusted proxies or on the allow-list are
+never acted on. Clients logged by hostname only get at most an alert, with
+scope "hostname", because a firewall cannot act on a name.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import re
+import statistics
+import time
+from collections import Counter, OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from agents.bus import DECISIONS, SCORED, Bus
+from agents.decisions_store import Decision, DecisionStore
+from agents.messages import ScoredEvent
+from agents.policy import ACTION_RANK, SEVERITIES, Policy, Scenario, format_duration
+from agents.webhook import WebhookNotifier
+from config.settings import Settings, get_settings
+from stream.features import is_failed_login
+
+logger = logging.getLogger("centinela.decision")
+
+QUOTE_LIMIT = 60  # characters of an attacker-controlled string quoted in a reason
+UA_MATCH_LIMIT = 512  # characters of a user agent the allow-list regexes see
+MAX_ENDPOINT_EVENTS = 50_000  # failed logins kept per endpoint window
+
+
+def quote(text: str | None, limit: int = QUOTE_LIMIT) -> str:
+    """Quote an attacker-controlled string for a reason: escaped with repr, truncated to `limit`."""
+    if text is None:
+        return "'-'"
+    if len(text) > limit:
+        return repr(text[:limit]) + "…"
+    return repr(text)
+
+
+@dataclass(slots=True)
+class Finding:
+    """A scenario threshold crossed by one event: what to do and why, before escalation."""
+
+    scenario: str
+    action: str
+    severity: str
+    duration: float
+    confidence: float
+    evidence: list[dict[str, Any]]
+    reasons_es: list[str]
+    reasons_en: list[str]
+    value: str
+    scope: str = "ip"
+
+
+@dataclass(slots=True)
+class Subject:
+    """The client a finding is about: its key, its IP (None for hostnames) and its user agent."""
+
+    client: str
+    ip: str | None
+    user_agent: str | None
+
+
+@dataclass(slots=True)
+class ClientState:
+    """What the agent keeps per client beyond `ClientStats`, created only for clients that need it."""
+
+    ip: str | None
+    user_agent: str | None = None
+    failed_logins: int = 0
+    requests: int = 0
+    max_score: float = 0.0
+    anomalous: deque[float] = field(default_factory=deque)
+
+
+def _evidence(feature: str, value: float, baseline: float | None, unit: str, reference: str) -> dict[str, Any]:
+    return {
+        "feature": feature,
+        "value": round(value, 3) if isinstance(value, float) else value,
+        "baseline": round(baseline, 3) if isinstance(baseline, float) else baseline,
+        "unit": unit,
+        "reference": reference,
+    }
+
+
+def _confidence(ratio: float, score: float | None) -> float:
+    """Return 0.5 at the threshold, rising towards 1 as the value exceeds it; +0.05 when the score is high."""
+    confidence = 1.0 - 0.5 / max(ratio, 1.0)
+    if score is not None and score >= 0.99:
+        confidence += 0.05
+    return min(confidence, 0.99)
+
+
+class SiteBaseline:
+    """Median requests/min across clients active within the window, refreshed at most every `refresh` s."""
+
+    def __init__(self, window: float, max_clients: int, refresh: float, min_clients: int) -> None:
+        self._window = window
+        self._max_clients = max_clients
+        self._refresh = refresh
+        self._min_clients = min_clients
+        self._rates: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._median: float | None = None
+        self._computed_at = float("-inf")
+
+    def update(self, client: str, now: float, rate: float) -> None:
+        rates = self._rates
+        rates[client] = (now, rate)
+        rates.move_to_end(client)
+        if len(rates) > self._max_clients:
+            rates.popitem(last=False)
+
+    def median(self, now: float) -> float | None:
+        """Return the site median rate, or None with fewer than `min_clients` active clients."""
+        if now - self._computed_at < self._refresh:
+            return self._median
+        self._expire(now)
+        self._computed_at = now
+        if len(self._rates) < self._min_clients:
+            self._median = None
+        else:
+            self._median = statistics.median(rate for _, rate in self._rates.values())
+        return self._median
+
+    def active_clients(self) -> int:
+        return len(self._rates)
+
+    def _expire(self, now: float) -> None:
+        # Insertion order follows arrival, so the front holds the longest idle clients.
+        # Note: with unordered timestamps a few idle clients may stay one refresh longer.
+        rates = self._rates
+        while rates:
+            client, (seen, _) = next(iter(rates.items()))
+            if now - seen <= self._window:
+                break
+            del rates[client]
+
+
+@dataclass(slots=True)
+class EndpointWindow:
+    """Failed logins on one endpoint within the window, counted per client and per user name."""
+
+    events: deque[tuple[float, str, str]] = field(default_factory=deque)
+    clients: Counter[str] = field(default_factory=Counter)
+    users: Counter[str] = field(default_factory=Counter)
+    under_attack: bool = False
+    ranges: Counter[str] = field(default_factory=Counter)
+    ranged: set[str] = field(default_factory=set)
+
+    def add(self, now: float, client: str, user: str, window: float) -> None:
+        self.events.append((now, client, user))
+        self.clients[client] += 1
+        self.users[user] += 1
+        while self.events and (now - self.events[0][0] > window or len(self.events) > MAX_ENDPOINT_EVENTS):
+            _, old_client, old_user = self.events.popleft()
+            _decrement(self.clients, old_client)
+            _decrement(self.users, old_user)
+
+
+def _decrement(counter: Counter[str], key: str) -> None:
+    counter[key] -= 1
+    if counter[key] <= 0:
+        del counter[key]
+
+
+class LoginTracker:
+    """Failed-login windows per endpoint (URL path), at most `max_endpoints`, least recently used out."""
+
+    def __init__(self, window: float, max_endpoints: int) -> None:
+        self._window = window
+        self._max = max_endpoints
+        self._endpoints: OrderedDict[str, EndpointWindow] = OrderedDict()
+
+    def add(self, endpoint: str, now: float, client: str, user: str | None) -> EndpointWindow:
+        window = self._endpoints.get(endpoint)
+        if window is None:
+            window = EndpointWindow()
+            self._endpoints[endpoint] = window
+            if len(self._endpoints) > self._max:
+                self._endpoints.popitem(last=False)
+        else:
+            self._endpoints.move_to_end(endpoint)
+        window.add(now, client, user or "-", self._window)
+        return window
+
+
+class DecisionAgent:
+    """Aggregate scored events per client and per site, and emit decisions by the policy.
+
+    `observe` takes the log's timestamp as "now", so replays of old logs get
+    the same decisions as the live stream had.
+    """
+
+    def __init__(
+        self,
+        policy: Policy,
+        store: DecisionStore,
+        settings: Settings | None = None,
+        webhook: WebhookNotifier | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        settings = settings or get_settings()
+        self.policy = policy
+        self.store = store
+        self.clock = clock
+        self.window = settings.window_seconds
+        self.webhook = webhook
+        if webhook is None and policy.webhook.url:
+            self.webhook = WebhookNotifier(policy.webhook)
+        self.skipped: Counter[str] = Counter()
+
+        self._max_clients = settings.max_clients
+        self._clients: OrderedDict[str, ClientState] = OrderedDict()
+        flood = policy.scenarios.flood
+        self.baseline = SiteBaseline(
+            self.window, settings.max_clients, flood.baseline_refresh, flood.min_active_clients
+        )
+        self.logins = LoginTracker(self.window, policy.scenarios.credential_stuffing.max_endpoints)
+
+        self._never = [ipaddress.ip_network(item, strict=False) for item in settings.trusted_proxies]
+        self._allowed = [ipaddress.ip_network(item, strict=False) for item in policy.allow.addresses]
+        patterns = policy.allow.user_agents
+        self._ua_allowed = re.compile("|".join(f"(?:{p})" for p in patterns)) if patterns else None
+        self._ip_exemption = lru_cache(maxsize=65_536)(self._check_ip)
+
+    # Entry points
+
+    def observe(self, scored: ScoredEvent) -> list[Decision]:
+        """Return the decisions this event creates, extends or upgrades (usually none).
+
+        Each returned decision is also queued for the webhook when one is configured.
+        """
+        event = scored.event
+        stats = scored.stats
+        now = event.timestamp
+        client = event.client
+        self.baseline.update(client, now, stats.rate_per_min)
+
+        state = self._state_for(scored)
+        failed_login = state is not None and self._is_failed_login(scored, state)
+        if not failed_login and not self._may_fire(scored):
+            return []
+
+        subject = Subject(client, event.source_ip, event.user_agent_original)
+        findings: list[Finding] = []
+        if failed_login and state is not None:
+            self._check_logins(scored, subject, state, findings)
+        self._check_scanning(scored, subject, findings)
+        self._check_injection(scored, subject, findings)
+        self._check_flood(scored, subject, findings)
+        if not findings and state is not None:
+            self._check_anomalous(scored, subject, state, findings)
+        decisions = self._decide_all(findings, subject, scored)
+        if decisions and self.webhook is not None:
+            for decision in decisions:
+                self.webhook.submit(decision)
+        return decisions
+
+    async def run(self, bus: Bus) -> None:
+        """Consume `SCORED` from the bus, publish each decision to `DECISIONS` and to the webhook."""
+        subscription = bus.subscribe(SCORED)
+        if self.webhook is not None:
+            self.webhook.start()
+        logger.info("decision agent started simulate=%s", self.policy.simulate)
+        try:
+            while True:
+                message = await subscription.get()
+                try:
+                    await self._handle(bus, message)
+                finally:
+                    subscription.task_done()
+        finally:
+            subscription.close()
+            if self.webhook is not None:
+                await self.webhook.close()
+            logger.info("decision agent stopped")
+
+    async def _handle(self, bus: Bus, message: Any) -> None:
+        if not isinstance(message, ScoredEvent):
+            return
+        try:
+            decisions = self.observe(message)
+        except Exception:
+            # One bad event must not stop the agent: log it with the client and go on.
+            logger.exception(
+                "decision agent failed on event client=%r line=%s", message.event.client, message.event.line
+            )
+            return
+        for decision in decisions:
+            await bus.publish(DECISIONS, decision)
+
+    # Per-client state
+
+    def _state_for(self, scored: ScoredEvent) -> ClientState | None:
+        client = scored.event.client
+        state = self._clients.get(client)
+        if state is not None:
+            self._clients.move_to_end(client)
+            return state
+        anomalous = self.policy.scenarios.anomalous_behaviour
+        high_score = scored.score is not None and scored.score >= anomalous.min_score
+        if scored.stats.failed_logins <= 0 and not high_score:
+            return None
+        state = ClientState(ip=scored.event.source_ip)
+        self._clients[client] = state
+        if len(self._clients) > self._max_clients:
+            self._clients.popitem(last=False)
+        return state
+
+    def _is_failed_login(self, scored: ScoredEvent, state: ClientState) -> bool:
+        """Tell whether this event is a failed login, and remember the client's latest counts."""
+        stats = scored.stats
+        state.failed_logins = stats.failed_logins
+        state.requests = stats.requests
+        state.user_agent = scored.event.user_agent_original
+        # The same test the ingestion agent counts `stats.failed_logins` with.
+        return is_failed_login(scored.event)
+
+    def _may_fire(self, scored: ScoredEvent) -> bool:
+        """Cheap pre-check: could any non-login scenario fire on this event?"""
+        scenarios = self.policy.scenarios
+        stats = scored.stats
+        features = scored.features
+        scanning = scenarios.scanning
+        return (
+            features.get("injection", 0.0) >= scenarios.injection_attempt.signal
+            or stats.rate_per_min >= scenarios.flood.rate_per_min
+            or stats.probe_hits >= scanning.probe_hits
+            or stats.handshakes >= scanning.handshakes
+            or _is_scanner(features)
+            or (stats.share_4xx >= scanning.share_4xx and stats.distinct_paths >= scanning.distinct_paths)
+            or (scored.score is not None and scored.score >= scenarios.anomalous_behaviour.min_score)
+        )
+
+    # Scenarios: each appends findings when its thresholds are crossed
+
+    def _check_logins(self, scored: ScoredEvent, subject: Subject, state: ClientState, findings: list[Finding]) -> None:
+        stats = scored.stats
+        brute = self.policy.scenarios.brute_force
+        stuffing = self.policy.scenarios.credential_stuffing
+        many_users = stuffing.enabled and stats.distinct_users >= stuffing.client_distinct_users
+        if brute.enabled and stats.failed_logins >= brute.failed_logins and not many_users:
+            self._add(findings, self._brute_force(scored, subject))
+        if many_users and stats.failed_logins >= stuffing.client_failed_logins:
+            self._add(findings, self._stuffing_by_client(scored, subject))
+        if stuffing.enabled:
+            self._check_endpoint(scored, subject, findings)
+
+    def _add(self, findings: list[Finding], finding: Finding | None) -> None:
+        if finding is not None:
+            findings.append(finding)
+
+    def _brute_force(self, scored: ScoredEvent, subject: Subject) -> Finding | None:
+        config = self.policy.scenarios.brute_force
+        if self._suppressed(subject.client, "brute_force", config.action, scored.event.timestamp):
+            return None
+        stats = scored.stats
+        window = int(self.window)
+        path = quote(scored.event.url_path)
+        return self._finding(
+            "brute_force",
+            config,
+            subject,
+            stats.failed_logins / config.failed_logins,
+            scored.score,
+            [
+                _evidence("failed_logins", stats.failed_logins, config.failed_logins, f"per {window} s", "threshold"),
+                _evidence("distinct_users", stats.distinct_users, None, f"per {window} s", "observed"),
+            ],
+            [
+                f"{stats.failed_logins} inicios de sesión fallidos desde {subject.client} en {window} s "
+                f"(umbral {config.failed_logins}); último intento en {path}."
+            ],
+            [
+                f"{stats.failed_logins} failed logins from {subject.client} in {window} s "
+                f"(threshold {config.failed_logins}); last attempt on {path}."
+            ],
+        )
+
+    def _stuffing_by_client(self, scored: ScoredEvent, subject: Subject) -> Finding | None:
+        config = self.policy.scenarios.credential_stuffing
+        if self._suppressed(subject.client, "credential_stuffing", config.action, scored.event.timestamp):
+            return None
+        stats = scored.stats
+        window = int(self.window)
+        return self._finding(
+            "credential_stuffing",
+            config,
+            subject,
+            stats.distinct_users / config.client_distinct_users,
+            scored.score,
+            [
+                _evidence(
+                    "distinct_users",
+                    stats.distinct_users,
+                    config.client_distinct_users,
+                    f"per {window} s",
+                    "threshold",
+                ),
+                _evidence(
+                    "failed_logins",
+                    stats.failed_logins,
+                    config.client_failed_logins,
+                    f"per {window} s",
+                    "threshold",
+                ),
+            ],
+            [
+                f"{subject.client} probó {stats.distinct_users} usuarios distintos con {stats.failed_logins} "
+                f"inicios de sesión fallidos en {window} s (umbral {config.client_distinct_users} usuarios)."
+            ],
+            [
+                f"{subject.client} tried {stats.distinct_users} distinct users with {stats.failed_logins} "
+                f"failed logins in {window} s (threshold {config.client_distinct_users} users)."
+            ],
+        )
+
+    def _check_endpoint(self, scored: ScoredEvent, subject: Subject, findings: list[Finding]) -> None:
+        """Track the failed login per endpoint; act on participants while the endpoint is under attack."""
+        config = self.policy.scenarios.credential_stuffing
+        event = scored.event
+        now = event.timestamp
+        endpoint = event.url_path or "-"
+        window = self.logins.add(endpoint, now, subject.client, event.user_name)
+        attacked = len(window.events) >= config.endpoint_failed_logins and (
+            len(window.clients) >= config.endpoint_clients or len(window.users) >= config.endpoint_users
+        )
+        if not attacked:
+            window.under_attack = False
+            return
+
+        if window.under_attack:
+            candidates = [subject.client]
+        else:
+            # The attack was just detected: look back at everyone who already took part.
+            window.under_attack = True
+            candidates = list(window.clients)
+            logger.warning(
+                "credential stuffing on endpoint=%r failed_logins=%d clients=%d users=%d",
+                endpoint,
+                len(window.events),
+                len(window.clients),
+                len(window.users),
+            )
+        for client in candidates:
+            self._add(findings, self._participant(client, endpoint, window, now, subject, scored))
+        self._add(findings, self._range_finding(endpoint, window, findings, now))
+
+    def _participant(
+        self,
+        client: str,
+        endpoint: str,
+        window: EndpointWindow,
+        now: float,
+        current: Subject,
+        scored: ScoredEvent,
+    ) -> Finding | None:
+        config = self.policy.scenarios.credential_stuffing
+        state = self._clients.get(client)
+        attempts = window.clients.get(client, 0)
+        if state is None or attempts < config.participant_failed_logins:
+            return None
+        share = state.failed_logins / max(state.requests, 1)
+        if share < config.participant_login_share:
+            return None
+        if self._suppressed(client, "credential_stuffing", config.action, now):
+            return None
+
+        subject = current if client == current.client else Subject(client, state.ip, state.user_agent)
+        path = quote(endpoint)
+        window_s = int(self.window)
+        return self._finding(
+            "credential_stuffing",
+            config,
+            subject,
+            len(window.events) / config.endpoint_failed_logins,
+            scored.score if client == current.client else None,
+            [
+                _evidence(
+                    "endpoint_failed_logins",
+                    len(window.events),
+                    config.endpoint_failed_logins,
+                    f"per {window_s} s on {path}",
+                    "threshold",
+                ),
+                _evidence("endpoint_clients", len(window.clients), config.endpoint_clients, "clients", "threshold"),
+                _evidence("endpoint_users", len(window.users), config.endpoint_users, "users", "threshold"),
+                _evidence(
+                    "client_failed_logins",
+                    attempts,
+                    config.participant_failed_logins,
+                    f"per {window_s} s",
+                    "threshold",
+                ),
+                _evidence(
+                    "failed_login_share",
+                    share,
+                    config.participant_login_share,
+                    "share of requests",
+                    "threshold",
+                ),
+            ],
+            [
+                f"Ataque de relleno de credenciales contra {path}: {len(window.events)} inicios de sesión fallidos "
+                f"desde {len(window.clients)} clientes contra {len(window.users)} usuarios en {window_s} s.",
+                f"{client} participa con {attempts} intentos fallidos y el {share:.0%} de sus peticiones son "
+                f"inicios de sesión fallidos.",
+            ],
+            [
+                f"Credential stuffing against {path}: {len(window.events)} failed logins from "
+                f"{len(window.clients)} clients against {len(window.users)} users in {window_s} s.",
+                f"{client} took part with {attempts} failed attempts, and {share:.0%} of its requests are "
+                f"failed logins.",
+            ],
+        )
+
+    def _range_finding(
+        self, endpoint: str, window: EndpointWindow, findings: list[Finding], now: float
+    ) -> Finding | None:
+        """Return a range finding when `range_min_clients` participants share one /24 or /64."""
+        config = self.policy.scenarios.credential_stuffing
+        if config.range_min_clients == 0:
+            return None
+        for finding in findings:
+            if finding.scenario != "credential_stuffing" or finding.scope != "ip" or finding.value in window.ranged:
+                continue
+            window.ranged.add(finding.value)
+            network = _network_of(finding.value)
+            if network is not None:
+                window.ranges[network] += 1
+        crowded = [net for net, count in window.ranges.items() if count >= config.range_min_clients]
+        for network in crowded:
+            if self._suppressed(network, "credential_stuffing", config.range_action, now):
+                continue
+            if self._range_exempt(network):
+                continue
+            count = window.ranges[network]
+            path = quote(endpoint)
+            return Finding(
+                scenario="credential_stuffing",
+                action=config.range_action,
+                severity=config.severity,
+                duration=config.range_duration,
+                confidence=_confidence(count / config.range_min_clients, None),
+                evidence=[_evidence("clients_in_range", count, config.range_min_clients, "clients", "threshold")],
+                reasons_es=[
+                    f"{count} clientes de la red {network} participan en el relleno de credenciales contra {path}."
+                ],
+                reasons_en=[f"{count} clients in {network} take part in the credential stuffing against {path}."],
+                value=network,
+                scope="range",
+            )
+        return None
+
+    def _check_scanning(self, scored: ScoredEvent, subject: Subject, findings: list[Finding]) -> None:
+        config = self.policy.scenarios.scanning
+        if not config.enabled:
+            return
+        stats = scored.stats
+        window = int(self.window)
+        evidence: list[dict[str, Any]] = []
+        es: list[str] = []
+        en: list[str] = []
+        ratio = 0.0
+        if config.scanner_user_agent and _is_scanner(scored.features):
+            ua = quote(scored.event.user_agent_original)
+            evidence.append(_evidence("ua_scanner", 1.0, 0.0, "flag", "threshold"))
+            es.append(f"Agente de usuario de un escáner conocido: {ua}.")
+            en.append(f"Known scanner user agent: {ua}.")
+            ratio = max(ratio, 4.0)
+        if stats.probe_hits >= config.probe_hits:
+            evidence.append(
+                _evidence("probe_hits", stats.probe_hits, config.probe_hits, f"per {window} s", "threshold")
+            )
+            es.append(
+                f"{stats.probe_hits} peticiones a rutas de sondeo conocidas (p. ej. /.env, /.git/config) "
+                f"en {window} s (umbral {config.probe_hits}); última: {quote(scored.event.url_path)}."
+            )
+            en.append(
+                f"{stats.probe_hits} requests for known probe paths (such as /.env, /.git/config) "
+                f"in {window} s (threshold {config.probe_hits}); last: {quote(scored.event.url_path)}."
+            )
+            ratio = max(ratio, stats.probe_hits / config.probe_hits)
+        if stats.handshakes >= config.handshakes:
+            evidence.append(
+                _evidence("handshakes", stats.handshakes, config.handshakes, f"per {window} s", "threshold")
+            )
+            es.append(f"{stats.handshakes} peticiones con bytes de TLS/RDP en lugar de HTTP en {window} s.")
+            en.append(f"{stats.handshakes} requests carrying TLS/RDP bytes instead of HTTP in {window} s.")
+            ratio = max(ratio, stats.handshakes / config.handshakes)
+        if (
+            stats.requests >= config.min_requests
+            and stats.share_4xx >= config.share_4xx
+            and stats.distinct_paths >= config.distinct_paths
+        ):
+            evidence.append(_evidence("share_4xx", stats.share_4xx, config.share_4xx, "share", "threshold"))
+            evidence.append(
+                _evidence(
+                    "distinct_paths",
+                    stats.distinct_paths,
+                    config.distinct_paths,
+                    f"per {window} s",
+                    "threshold",
+                )
+            )
+            es.append(
+                f"{stats.share_4xx:.0%} de respuestas 4xx en {stats.distinct_paths} rutas distintas "
+                f"({stats.requests} peticiones en {window} s)."
+            )
+            en.append(
+                f"{stats.share_4xx:.0%} of responses were 4xx across {stats.distinct_paths} distinct "
+                f"paths ({stats.requests} requests in {window} s)."
+            )
+            ratio = max(ratio, stats.distinct_paths / config.distinct_paths)
+        if not evidence or self._suppressed(subject.client, "scanning", config.action, scored.event.timestamp):
+            return
+        findings.append(self._finding("scanning", config, subject, ratio, scored.score, evidence, es, en))
+
+    def _check_injection(self, scored: ScoredEvent, subject: Subject, findings: list[Finding]) -> None:
+        config = self.policy.scenarios.injection_attempt
+        signal = scored.features.get("injection", 0.0)
+        if not config.enabled or signal < config.signal:
+            return
+        hits = max(scored.stats.injection_hits, 1)
+        action = config.action if hits >= config.hits else config.first_hit_action
+        if action == "allow" or self._suppressed(subject.client, "injection_attempt", action, scored.event.timestamp):
+            return
+        event = scored.event
+        target = quote(event.url_path) + (f"?{quote(event.url_query)}" if event.url_query else "")
+        window = int(self.window)
+        findings.append(
+            self._finding(
+                "injection_attempt",
+                config,
+                subject,
+                signal / config.signal * hits / config.hits,
+                scored.score,
+                [
+                    _evidence("injection", signal, config.signal, "signal 0..1", "threshold"),
+                    _evidence("injection_hits", hits, config.hits, f"per {window} s", "threshold"),
+                ],
+                [
+                    f"Petición con patrones de inyección (SQLi/XSS/recorrido de rutas/comandos) de intensidad "
+                    f"{signal:.2f}: {target}.",
+                    f"{hits} peticiones así en {window} s (bloqueo a partir de {config.hits}).",
+                ],
+                [
+                    f"Request with injection patterns (SQLi/XSS/path traversal/command) of strength {signal:.2f}: "
+                    f"{target}.",
+                    f"{hits} such requests in {window} s (block from {config.hits}).",
+                ],
+                action=action,
+            )
+        )
+
+    def _check_flood(self, scored: ScoredEvent, subject: Subject, findings: list[Finding]) -> None:
+        config = self.policy.scenarios.flood
+        stats = scored.stats
+        if not config.enabled or stats.rate_per_min < config.rate_per_min or stats.requests < config.min_requests:
+            return
+        now = scored.event.timestamp
+        median = self.baseline.median(now)
+        if median is not None and stats.rate_per_min < config.baseline_factor * median:
+            return
+        if self._suppressed(subject.client, "flood", config.action, now):
+            return
+        rate = stats.rate_per_min
+        if median is None:
+            reference_es = f"sin mediana del sitio (menos de {config.min_active_clients} clientes activos)"
+            reference_en = f"no site median (fewer than {config.min_active_clients} active clients)"
+            ratio = rate / config.rate_per_min
+        else:
+            reference_es = f"mediana del sitio {median:.1f}/min"
+            reference_en = f"site median {median:.1f}/min"
+            ratio = min(rate / config.rate_per_min, rate / max(config.baseline_factor * median, 1e-9))
+        findings.append(
+            self._finding(
+                "flood",
+                config,
+                subject,
+                ratio,
+                scored.score,
+                [
+                    _evidence("requests_per_min", rate, median, "requests/min", "site_median"),
+                    _evidence("requests_per_min", rate, config.rate_per_min, "requests/min", "threshold"),
+                ],
+                [
+                    f"{rate:.0f} peticiones/min desde {subject.client} ({reference_es}; mínimo absoluto "
+                    f"{config.rate_per_min:.0f}/min)."
+                ],
+                [
+                    f"{rate:.0f} requests/min from {subject.client} ({reference_en}; absolute floor "
+                    f"{config.rate_per_min:.0f}/min)."
+                ],
+            )
+        )
+
+    def _check_anomalous(
+        self, scored: ScoredEvent, subject: Subject, state: ClientState, findings: list[Finding]
+    ) -> None:
+        config = self.policy.scenarios.anomalous_behaviour
+        score = scored.score
+        if not config.enabled or score is None or score < config.min_score:
+            return
+        now = scored.event.timestamp
+        state.max_score = max(state.max_score, score)
+        recent = state.anomalous
+        recent.append(now)
+        while recent and now - recent[0] > self.window:
+            recent.popleft()
+        while len(recent) > config.min_events:
+            recent.popleft()
+        if len(recent) < config.min_events or self._named_active(subject.client, now):
+            return
+        if self._suppressed(subject.client, "anomalous_behaviour", config.action, now):
+            return
+        window = int(self.window)
+        findings.append(
+            self._finding(
+                "anomalous_behaviour",
+                config,
+                subject,
+                state.max_score / config.min_score,
+                None,
+                [
+                    _evidence("anomalous_events", len(recent), config.min_events, f"per {window} s", "threshold"),
+                    _evidence("max_score", state.max_score, config.min_score, "calibrated score 0..1", "threshold"),
+                ],
+                [
+                    f"{len(recent)} eventos con puntuación de anomalía ≥ {config.min_score} en {window} s "
+                    f"(máxima {state.max_score:.3f}) sin un patrón de ataque conocido."
+                ],
+                [
+                    f"{len(recent)} events with anomaly score ≥ {config.min_score} in {window} s "
+                    f"(max {state.max_score:.3f}) without a known attack pattern."
+                ],
+            )
+        )
+
+    def _named_active(self, client: str, now: float) -> bool:
+        named = ("brute_force", "credential_stuffing", "scanning", "injection_attempt", "flood")
+        return any(self.store.active_for(client, scenario, now) is not None for scenario in named)
+
+    # From findings to decisions
+
+    def _finding(
+        self,
+        scenario: str,
+        config: Scenario,
+        subject: Subject,
+        ratio: float,
+        score: float | None,
+        evidence: list[dict[str, Any]],
+        es: list[str],
+        en: list[str],
+        action: str | None = None,
+    ) -> Finding:
+        return Finding(
+            scenario=scenario,
+            action=action or config.action,
+            severity=config.severity,
+            duration=config.duration,
+            confidence=_confidence(ratio, score),
+            evidence=evidence,
+            reasons_es=es,
+            reasons_en=en,
+            value=subject.client,
+        )
+
+    def _suppressed(self, value: str, scenario: str, action: str, now: float) -> bool:
+        """Tell whether an active decision already covers this and its cooldown has not passed."""
+        active = self.store.active_for(value, scenario, now)
+        if active is None:
+            return False
+        rank = ACTION_RANK[action]
+        if active.scope == "hostname":
+            rank = min(rank, ACTION_RANK["alert"])
+        if rank > ACTION_RANK[active.action]:
+            return False
+        last = active.updated_at or active.triggered_at
+        return now - last < self.policy.dedup.cooldown
+
+    def _decide_all(self, findings: list[Finding], current: Subject, scored: ScoredEvent) -> list[Decision]:
+        decisions: list[Decision] = []
+        for finding in findings:
+            subject = current if finding.value == current.client else self._subject_of(finding)
+            if finding.scope == "ip" and self._exempt(subject):
+                continue
+            if subject.ip is None and finding.scope == "ip":
+                _cap_for_hostname(finding)
+            decision = self._decide(finding, subject, scored)
+            if decision is not None:
+                decisions.append(decision)
+        return decisions
+
+    def _subject_of(self, finding: Finding) -> Subject:
+        state = self._clients.get(finding.value)
+        if state is None:
+            return Subject(finding.value, None if finding.scope != "range" else finding.value, None)
+        return Subject(finding.value, state.ip, state.user_agent)
+
+    def _decide(self, finding: Finding, subject: Subject, scored: ScoredEvent) -> Decision | None:
+        now = scored.event.timestamp
+        score = scored.score if subject.client == scored.event.client else None
+        active = self.store.active_for(finding.value, finding.scenario, now)
+        if active is not None:
+            return self._extend(active, finding, now)
+
+        escalation = self.policy.escalation
+        repeat = self.store.record_offence(finding.value, finding.scenario, now, escalation.memory)
+        duration = finding.duration
+        if repeat > 1:
+            duration = max(duration, min(duration * escalation.factor ** (repeat - 1), escalation.max_duration))
+        action, severity = _escalate(
+            finding.action, finding.severity, repeat, escalation.block_after, escalation.severity_every
+        )
+        es, en = list(finding.reasons_es), list(finding.reasons_en)
+        if repeat > 1:
+            es.append(f"Reincidencia n.º {repeat}: duración {format_duration(duration)}.")
+            en.append(f"Repeat offence #{repeat}: duration {format_duration(duration)}.")
+        if self.policy.simulate:
+            es.append("Modo simulación: decisión registrada, no aplicada.")
+            en.append("Simulation mode: decision recorded, not enforced.")
+        decision = Decision(
+            action=action,
+            scope=finding.scope,
+            value=finding.value,
+            duration_seconds=duration,
+            triggered_at=now,
+            until=now + duration,
+            severity=severity,
+            confidence=finding.confidence,
+            scenario=finding.scenario,
+            client=subject.client,
+            evidence=finding.evidence,
+            reasons={"es": es, "en": en},
+            simulated=self.policy.simulate,
+            repeat=repeat,
+            score=score,
+            created_at=self.clock(),
+        )
+        self.store.add(decision)
+        return decision
+
+    def _extend(self, active: Decision, finding: Finding, now: float) -> Decision | None:
+        """Push `until` later, or raise the action when the new finding is stronger."""
+        stronger = ACTION_RANK[finding.action] > ACTION_RANK[active.action]
+        until = now + max(active.duration_seconds, finding.duration if stronger else 0.0)
+        if not stronger and until <= active.until:
+            return None
+        active.until = max(active.until, until)
+        active.updated_at = now
+        active.extensions += 1
+        if stronger:
+            active.action = finding.action
+            active.duration_seconds = max(active.duration_seconds, finding.duration)
+            active.severity = max(active.severity, finding.severity, key=SEVERITIES.index)
+            active.confidence = max(active.confidence, finding.confidence)
+            active.evidence = finding.evidence
+            active.reasons = {"es": finding.reasons_es, "en": finding.reasons_en}
+        self.store.updated(active, "upgraded" if stronger else "extended")
+        return active
+
+    # Exemptions
+
+    def _exempt(self, subject: Subject) -> bool:
+        """Tell whether a client must never be acted on: loopback, trusted proxy or allow-listed."""
+        if subject.ip is None:
+            reason = "loopback" if subject.client.lower() in ("localhost", "localhost.localdomain") else None
+        else:
+            reason = self._ip_exemption(subject.ip)
+        if reason is None and self._ua_allowed is not None and subject.user_agent:
+            if self._ua_allowed.search(subject.user_agent[:UA_MATCH_LIMIT]):
+                reason = "allowed_user_agent"
+        if reason is None:
+            return False
+        self.skipped[reason] += 1
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("decision skipped client=%r reason=%s", subject.client, reason)
+        return True
+
+    def _check_ip(self, ip: str) -> str | None:
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            return None
+        if address.is_loopback:
+            return "loopback"
+        if any(address in network for network in self._never):
+            return "trusted_proxy"
+        if any(address in network for network in self._allowed):
+            return "allowed_address"
+        return None
+
+    def _range_exempt(self, cidr: str) -> bool:
+        network = ipaddress.ip_network(cidr)
+        if network.is_loopback:
+            return True
+        return any(network.overlaps(other) for other in (*self._never, *self._allowed))
+
+
+def _is_scanner(features: dict[str, float]) -> bool:
+    # `ua_kind` is 1.0 exactly for scanner user agents; `ua_scanner` is the older name of that flag.
+    return features.get("ua_scanner", 0.0) >= 1.0 or features.get("ua_kind", 0.0) >= 1.0
+
+
+def _network_of(ip: str) -> str | None:
+    """Return the /24 (IPv4) or /64 (IPv6) holding `ip`, or None when it is not an IP address."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+    prefix = 24 if address.version == 4 else 64
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+
+
+def _escalate(action: str, severity: str, repeat: int, block_after: int, severity_every: int) -> tuple[str, str]:
+    """Raise a repeat offender's rate limit to a block and its severity by one step every `severity_every`."""
+    if action == "rate_limit" and block_after and repeat >= block_after:
+        action = "block"
+    if severity_every and repeat > 1:
+        steps = (repeat - 1) // severity_every
+        severity = SEVERITIES[min(SEVERITIES.index(severity) + steps, len(SEVERITIES) - 1)]
+    return action, severity
+
+
+def _cap_for_hostname(finding: Finding) -> None:
+    """Lower a finding on a hostname client to at most an alert with scope "hostname"."""
+    finding.scope = "hostname"
+    if ACTION_RANK[finding.action] > ACTION_RANK["alert"]:
+        finding.action = "alert"
+        finding.reasons_es.append("Cliente registrado por nombre de host, sin IP: solo se alerta.")
+        finding.reasons_en.append("Client logged by hostname without an IP: alert only.")

@@ -1,0 +1,257 @@
+"""Decisions and the in-memory store of active decisions and past offences.
+
+A decision is active while its `until` lies after "now". The store takes a
+clock (default `time.time`) for its own listings. The decision agent passes
+the log's timestamp as `now` instead, so a replay of an old log sees the
+decisions that were active at that time in the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from agents.policy import format_duration
+
+logger = logging.getLogger("centinela.decision")
+
+ORIGIN = "centinela"
+
+# CrowdSec decision types and scopes for the actions and scopes we export.
+CROWDSEC_TYPES = {"block": "ban", "rate_limit": "throttle"}
+CROWDSEC_SCOPES = {"ip": "Ip", "range": "Range", "user": "Username"}
+
+
+def iso_utc(timestamp: float) -> str:
+    """Format epoch seconds as ISO 8601 UTC with a trailing Z."""
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@dataclass(slots=True)
+class Decision:
+    """One suggested action on an IP address, a network range, a user name or a hostname.
+
+    `scope` is "ip", "range" or "user"; "hostname" marks clients logged by name
+    only, which get at most an alert because no firewall can act on them.
+    Times are epoch seconds: `triggered_at` is the log time of the event that
+    created the decision and `until` is that time plus `duration_seconds`,
+    pushed later when new evidence extends it.
+    """
+
+    action: str
+    scope: str
+    value: str
+    duration_seconds: float
+    triggered_at: float
+    until: float
+    severity: str
+    confidence: float
+    scenario: str
+    client: str
+    evidence: list[dict[str, Any]]
+    reasons: dict[str, list[str]]
+    simulated: bool = False
+    repeat: int = 1
+    score: float | None = None
+    created_at: float = field(default_factory=time.time)
+    updated_at: float = 0.0  # log time of the last extension or upgrade; 0 until then
+    extensions: int = 0
+    origin: str = ORIGIN
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @property
+    def duration(self) -> str:
+        return format_duration(self.duration_seconds)
+
+    def is_active(self, now: float) -> bool:
+        return self.until > now
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "action": self.action,
+            "scope": self.scope,
+            "value": self.value,
+            "duration": self.duration,
+            "until": iso_utc(self.until),
+            "triggered_at": iso_utc(self.triggered_at),
+            "created_at": iso_utc(self.created_at),
+            "severity": self.severity,
+            "confidence": round(self.confidence, 3),
+            "scenario": self.scenario,
+            "client": self.client,
+            "evidence": self.evidence,
+            "reasons": self.reasons,
+            "simulated": self.simulated,
+            "repeat": self.repeat,
+            "extensions": self.extensions,
+            "score": None if self.score is None else round(self.score, 4),
+            "origin": self.origin,
+        }
+
+    def to_crowdsec(self) -> dict[str, Any] | None:
+        """Return the CrowdSec decision for a block or rate limit, or None for actions CrowdSec lacks."""
+        kind = CROWDSEC_TYPES.get(self.action)
+        scope = CROWDSEC_SCOPES.get(self.scope)
+        if kind is None or scope is None:
+            return None
+        return {
+            "type": kind,
+            "scope": scope,
+            "value": self.value,
+            "duration": self.duration,
+            "until": iso_utc(self.until),
+            "scenario": f"{ORIGIN}/{self.scenario}",
+            "reason": f"{ORIGIN}/{self.scenario}",
+            "origin": self.origin,
+            "simulated": self.simulated,
+        }
+
+
+class DecisionStore:
+    """Decisions by id, the active one per (value, scenario), and offence times for escalation.
+
+    Memory is bounded: beyond `max_decisions` the oldest decision is dropped
+    (with a warning), and offence histories are kept for at most
+    `max_history_keys` (value, scenario) pairs, least recently used first out.
+    """
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.time,
+        max_decisions: int = 100_000,
+        max_history_keys: int = 100_000,
+        max_offences_per_key: int = 64,
+    ) -> None:
+        self.clock = clock
+        self._max_decisions = max_decisions
+        self._max_history_keys = max_history_keys
+        self._max_offences = max_offences_per_key
+        self._decisions: OrderedDict[str, Decision] = OrderedDict()
+        self._latest: dict[tuple[str, str], str] = {}
+        self._offences: OrderedDict[tuple[str, str], deque[float]] = OrderedDict()
+        self.dropped = 0
+
+    def __len__(self) -> int:
+        return len(self._decisions)
+
+    def __iter__(self) -> Iterator[Decision]:
+        return iter(list(self._decisions.values()))
+
+    # Writing
+
+    def add(self, decision: Decision) -> None:
+        """Store a new decision, make it the current one for its value and scenario, and log it."""
+        self._decisions[decision.id] = decision
+        self._latest[(decision.value, decision.scenario)] = decision.id
+        self._log(decision, "new")
+        if len(self._decisions) > self._max_decisions:
+            self._drop_oldest()
+
+    def updated(self, decision: Decision, change: str) -> None:
+        """Log an extension or upgrade that the caller has applied to a stored decision."""
+        self._log(decision, change)
+
+    def lift(self, decision_id: str) -> Decision | None:
+        """Delete a decision; its offence no longer counts towards escalation."""
+        decision = self._decisions.pop(decision_id, None)
+        if decision is None:
+            return None
+        key = (decision.value, decision.scenario)
+        if self._latest.get(key) == decision_id:
+            del self._latest[key]
+        history = self._offences.get(key)
+        if history is not None and decision.triggered_at in history:
+            history.remove(decision.triggered_at)
+        logger.info("decision lifted id=%s value=%r scenario=%s", decision.id, decision.value, decision.scenario)
+        return decision
+
+    def record_offence(self, value: str, scenario: str, at: float, memory: float) -> int:
+        """Record an offence at log time `at` and return how many fell within `memory` seconds, this one included."""
+        key = (value, scenario)
+        history = self._offences.get(key)
+        if history is None:
+            history = deque(maxlen=self._max_offences)
+            self._offences[key] = history
+            if len(self._offences) > self._max_history_keys:
+                self._offences.popitem(last=False)
+        else:
+            self._offences.move_to_end(key)
+        history.append(at)
+        return sum(1 for past in history if at - memory < past <= at)
+
+    # Reading
+
+    def get(self, decision_id: str) -> Decision | None:
+        return self._decisions.get(decision_id)
+
+    def active_for(self, value: str, scenario: str, now: float) -> Decision | None:
+        """Return the active decision on `value` for `scenario` at time `now`, if any."""
+        decision_id = self._latest.get((value, scenario))
+        if decision_id is None:
+            return None
+        decision = self._decisions.get(decision_id)
+        if decision is None or not decision.is_active(now):
+            return None
+        return decision
+
+    def find(
+        self,
+        scope: str | None = None,
+        value: str | None = None,
+        scenario: str | None = None,
+        active: bool = True,
+        limit: int = 100,
+        now: float | None = None,
+    ) -> list[Decision]:
+        """Return matching decisions, newest first; `active` keeps those whose `until` is after `now`."""
+        now = self.clock() if now is None else now
+        found: list[Decision] = []
+        for decision in reversed(self._decisions.values()):
+            if scope is not None and decision.scope != scope:
+                continue
+            if value is not None and decision.value != value:
+                continue
+            if scenario is not None and decision.scenario != scenario:
+                continue
+            if active and not decision.is_active(now):
+                continue
+            found.append(decision)
+            if len(found) >= limit:
+                break
+        return found
+
+    # Internals
+
+    def _drop_oldest(self) -> None:
+        _, decision = self._decisions.popitem(last=False)
+        key = (decision.value, decision.scenario)
+        if self._latest.get(key) == decision.id:
+            del self._latest[key]
+        self.dropped += 1
+        if self.dropped == 1 or self.dropped % 1000 == 0:
+            logger.warning(
+                "decision store full (%d decisions): dropped %d oldest so far",
+                self._max_decisions,
+                self.dropped,
+            )
+
+    @staticmethod
+    def _log(decision: Decision, change: str) -> None:
+        logger.info(
+            "decision id=%s client=%r scenario=%s action=%s until=%s score=%s change=%s simulated=%s",
+            decision.id,
+            decision.client,
+            decision.scenario,
+            decision.action,
+            iso_utc(decision.until),
+            "none" if decision.score is None else f"{decision.score:.4f}",
+            change,
+            decision.simulated,
+        )
