@@ -53,7 +53,13 @@ def detect_format(sample: list[Item], **options: Any) -> str:
         share = get_parser(name, **options).sniff(lines)
         if share > best_share:
             best, best_share = name, share
+    if best_share == 0.0 and lines and _looks_like_json(lines[0]):
+        return "json"  # so that broken JSON gets JSON error messages
     return best
+
+
+def _looks_like_json(item: Item) -> bool:
+    return isinstance(item, dict) or item.lstrip().startswith(("{", "["))
 
 
 def _check_length(raw: object, text: Item, max_line_bytes: int) -> str | None:

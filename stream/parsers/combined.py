@@ -35,11 +35,12 @@ LINE_RE = re.compile(
 # The line of elastic apache_logs 8899 kind: the user agent lost its closing quote at the end of the line.
 TRUNCATED_AGENT_RE = re.compile(r' "([^"\\]*(?:\\.[^"\\]*)*)" "([^"]*)')
 PREFIX_RE = re.compile(r"(?:\S+ )?\S+ \S+ \S+ \[[^\]]*\] ")
+SWALLOWED_STATUS_RE = re.compile(r" HTTP/\d(?:\.\d)? \d{3} (?:\d+|-) ")
 REQUEST_FIELD_RE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
 ERROR_LOG_RE = re.compile(r"\[\w{3} \w{3} [\d: .]+\] \[|\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[")
-EXTRA_TOKEN_RE = re.compile(r'\s*(?:([\w.-]+)=)?(?:"([^"\\]*(?:\\.[^"\\]*)*)"|([^\s"]\S*))')
+EXTRA_TOKEN_RE = re.compile(r'\s*(?:([\w.-]+)=)?(?:"([^"\\]*(?:\\.[^"\\]*)*)"|([^\s"]+))')
 # The same token, atomic so that a line with an unterminated quote fails fast instead of backtracking.
-EXTRAS_RE = re.compile(r'(?>\s*(?:[\w.-]+=)?(?:"[^"\\]*(?:\\.[^"\\]*)*"|[^\s"]\S*))*+\s*')
+EXTRAS_RE = re.compile(r'(?>\s*(?:[\w.-]+=)?(?:"[^"\\]*(?:\\.[^"\\]*)*"|[^\s"]+))*+\s*')
 ACCEPTED = (
     'expected Apache/Nginx combined or common log format: host ident user [time] "request" status bytes'
 )
@@ -100,12 +101,12 @@ def _build_event(match: re.Match[str], client: Client, line: int) -> AccessEvent
 
 def _recover_agent(event: AccessEvent, extra: str) -> None:
     """Fill referrer and user agent when the user agent, the last field, lost its closing quote."""
-    if EXTRAS_RE.fullmatch(extra):
+    if not extra.startswith(' "') and EXTRAS_RE.fullmatch(extra):
         return  # common format followed by well-formed extra fields
     truncated = TRUNCATED_AGENT_RE.fullmatch(extra)
     if truncated is None:
         raise ParseError(
-            "unterminated quote after the byte count: only a user agent that is the last field "
+            "unbalanced quotes after the byte count: only a user agent that is the last field "
             'may lack its closing quote; expected "referrer" "user-agent"'
         )
     referrer, agent = truncated.groups()
@@ -160,6 +161,8 @@ def diagnose(item: str) -> str:
     request = REQUEST_FIELD_RE.match(rest)
     if request is None:
         return f'the "request" field has no closing quote; {ACCEPTED}'
+    if SWALLOWED_STATUS_RE.search(request.group()):
+        return f'the "request" field has no closing quote: status and byte count are inside it; {ACCEPTED}'
     fields = rest[request.end() :].split(" ", 3)
     status = fields[1] if len(fields) > 1 else ""
     if not (status == "-" or (len(status) == 3 and status.isdigit())):
