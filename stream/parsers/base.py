@@ -8,6 +8,7 @@ input.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -108,9 +109,19 @@ def get_parser(name: str, **options: Any) -> LogParser:
     return _REGISTRY[canonical_format(name)](**options)
 
 
+_ESCAPE_TOKEN_RE = re.compile(r"\\(?:x..|u.{4}|U.{8}|.)|[^\\]")
+
+
 def excerpt(item: object) -> str:
-    """Return a short printable excerpt; control and non-ASCII characters are escaped."""
+    """Return an ASCII excerpt of at most EXCERPT_CHARS (+3) characters; control and non-ASCII are escaped."""
     text = item if isinstance(item, str) else repr(item)
-    short = text[:EXCERPT_CHARS]
-    escaped = short.encode("unicode_escape", "backslashreplace").decode("ascii")
-    return escaped + ("..." if len(text) > EXCERPT_CHARS else "")
+    escaped = text[:EXCERPT_CHARS].encode("unicode_escape", "backslashreplace").decode("ascii")
+    if len(escaped) <= EXCERPT_CHARS and len(text) <= EXCERPT_CHARS:
+        return escaped
+    kept, size = [], 0
+    for token in _ESCAPE_TOKEN_RE.findall(escaped):  # never cut inside an escape like \x1f
+        if size + len(token) > EXCERPT_CHARS:
+            break
+        kept.append(token)
+        size += len(token)
+    return "".join(kept) + "..."

@@ -59,7 +59,7 @@ def detect_format(sample: list[Item], **options: Any) -> str:
 
 
 def _looks_like_json(item: Item) -> bool:
-    return isinstance(item, dict) or item.lstrip().startswith(("{", "["))
+    return isinstance(item, dict) or item.lstrip().startswith("{")
 
 
 def _check_length(raw: object, text: Item, max_line_bytes: int) -> str | None:
