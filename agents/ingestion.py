@@ -11,8 +11,6 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from agents.bus import RAW, SCORED, Bus
 from agents.messages import ScoredEvent
 from config.settings import Settings
@@ -66,14 +64,7 @@ class IngestionAgent:
         """Extract features and score `events` in order, learning from each after scoring it."""
         if not events:
             return []
-        extract = self.extractor.extract
-        rows: list[list[float]] = []
-        stats = []
-        for event in events:
-            row, client_stats = extract(event)
-            rows.append(row)
-            stats.append(client_stats)
-        matrix = np.asarray(rows, dtype=np.float64)
+        matrix, stats = self.extractor.extract_batch(events)
 
         warming = self.detector.warming_up
         raw = self.detector.score_learn(matrix)
@@ -82,6 +73,7 @@ class IngestionAgent:
         threshold = self.settings.anomaly_percentile
 
         names = MODEL_FEATURES
+        rows = matrix.tolist()
         out = []
         for i, event in enumerate(events):
             score = None if warming else float(calibrated[i])

@@ -33,6 +33,9 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
+
+import numpy as np
 
 from agents.messages import ClientStats
 from stream.events import TAG_HANDSHAKE, TAG_MALFORMED_REQUEST, AccessEvent
@@ -71,7 +74,8 @@ MODEL_FEATURES: tuple[str, ...] = (
 
 LOGIN_PATH = re.compile(r"login|signin|sign-in|auth|session|token|wp-login|xmlrpc|account/log", re.IGNORECASE)
 _METHOD_LEVEL = {"GET": 0.0, "HEAD": 0.0, "POST": 0.3, "OPTIONS": 0.6, "PUT": 0.6, "PATCH": 0.6, "DELETE": 0.6}
-_PLAIN = re.compile(r"[A-Za-z0-9/._-]")
+_DROP_PLAIN = str.maketrans(dict.fromkeys("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/._-"))
+_STATUS_CLASS = {1: 0.0, 2: 0.25, 3: 0.5, 4: 0.75, 5: 1.0}
 
 _LOG_URL = math.log1p(2048)
 _LOG_QUERY = math.log1p(1024)
@@ -99,71 +103,74 @@ def is_failed_login(event: AccessEvent) -> bool:
     )
 
 
+@lru_cache(maxsize=131_072)
+def target_signals(path: str, query: str) -> tuple[float, float, float, float, float, int, bool]:
+    """Return path depth, URL length, query length and non-alphanumeric share (all scaled),
+    injection strength, raw injection hits and whether the path is a known probe path."""
+    target = path + ("?" + query if query else "")
+    hits = injection_hits(target) if target else 0
+    plain = len(target.translate(_DROP_PLAIN)) if target else 0
+    return (
+        min(path.count("/") / 12, 1.0),
+        _log_scale(len(target), _LOG_URL),
+        _log_scale(len(query), _LOG_QUERY),
+        plain / len(target) if target else 0.0,
+        min(hits / 3, 1.0),
+        hits,
+        bool(path) and is_probe_path(path),
+    )
+
+
 def event_features(event: AccessEvent) -> tuple[list[float], tuple[int, ...]]:
     """Return the per-event features (first 11 of MODEL_FEATURES) and the window counter flags."""
     status = event.http_response_status_code
-    path = event.url_path or ""
-    query = event.url_query or ""
-    target = path + ("?" + query if query else "")
     flags: list[int] = []
 
     if status is None:
         status_class = 1.0
     else:
-        status_class = min(max((status // 100 - 1) / 4, 0.0), 1.0)
+        status_class = _STATUS_CLASS.get(status // 100, 1.0)
         if 400 <= status < 500:
             flags.append(C4XX)
             if status == 404:
                 flags.append(NOT_FOUND)
         elif status >= 500:
             flags.append(C5XX)
-    if is_failed_login(event):
+    if status in (401, 403) or (event.http_request_method == "POST" and is_failed_login(event)):
         flags.append(FAILED_LOGIN)
 
-    hits = injection_hits(target) if target else 0
+    depth, url_length, query_length, non_alnum, injection, hits, probe = target_signals(
+        event.url_path or "", event.url_query or ""
+    )
     ua = event.user_agent_original
     ua_kind = user_agent_kind(ua)
     if ua_kind == UA_SCANNER and ua:
         hits += injection_hits(ua)
-    injection = min(hits / 3, 1.0)
+        injection = min(hits / 3, 1.0)
     if hits:
         flags.append(INJECTION)
-    probe = 1.0 if path and is_probe_path(path) else 0.0
     if probe:
         flags.append(PROBE)
-    handshake = 1.0 if TAG_HANDSHAKE in event.tags or TAG_MALFORMED_REQUEST in event.tags else 0.0
+    tags = event.tags
+    handshake = 1.0 if tags and (TAG_HANDSHAKE in tags or TAG_MALFORMED_REQUEST in tags) else 0.0
     if handshake:
         flags.append(HANDSHAKE)
 
     size = event.http_response_body_bytes
-    plain = len(_PLAIN.findall(target)) if target else 0
     row = [
         status_class,
         _METHOD_LEVEL.get(event.http_request_method or "", 1.0),
-        min(path.count("/") / 12, 1.0),
-        _log_scale(len(target), _LOG_URL),
-        _log_scale(len(query), _LOG_QUERY),
-        (len(target) - plain) / len(target) if target else 0.0,
+        depth,
+        url_length,
+        query_length,
+        non_alnum,
         _log_scale(size, _LOG_BYTES) if size else 0.0,
         ua_kind,
         injection,
-        probe,
+        1.0 if probe else 0.0,
         handshake,
     ]
     return row, tuple(flags)
-
-
-def window_features(stats: ClientStats) -> list[float]:
-    """Scale the raw window values of a client into the last 7 of MODEL_FEATURES."""
-    return [
-        _log_scale(stats.rate_per_min, _LOG_RATE),
-        stats.share_4xx,
-        stats.share_5xx,
-        _log_scale(stats.distinct_paths, _LOG_PATHS),
-        _log_scale(stats.failed_logins, _LOG_100),
-        _log_scale(stats.not_found, _LOG_100),
-        _log_scale(stats.distinct_users, _LOG_USERS),
-    ]
 
 
 class FeatureExtractor:
@@ -173,7 +180,38 @@ class FeatureExtractor:
         self.windows = ClientWindows(window_seconds, max_clients, idle_seconds)
 
     def extract(self, event: AccessEvent) -> tuple[list[float], ClientStats]:
-        row, flags = event_features(event)
-        stats = self.windows.update(event.client, event.timestamp, event.url_path, event.user_name, flags)
-        row.extend(window_features(stats))
-        return row, stats
+        matrix, stats = self.extract_batch([event])
+        return matrix[0].tolist(), stats[0]
+
+    def extract_batch(self, events: list[AccessEvent]) -> tuple[np.ndarray, list[ClientStats]]:
+        """Return the feature matrix (rows in MODEL_FEATURES order) and window stats of `events`.
+
+        The window columns are scaled with NumPy once per batch.
+        """
+        n = len(events)
+        matrix = np.empty((n, len(MODEL_FEATURES)), dtype=np.float64)
+        raw = np.empty((n, 7), dtype=np.float64)
+        stats_list: list[ClientStats] = []
+        update = self.windows.update
+        for i, event in enumerate(events):
+            row, flags = event_features(event)
+            matrix[i, :11] = row
+            stats = update(event.client, event.timestamp, event.url_path, event.user_name, flags)
+            stats_list.append(stats)
+            raw[i] = (
+                stats.rate_per_min,
+                stats.share_4xx,
+                stats.share_5xx,
+                stats.distinct_paths,
+                stats.failed_logins,
+                stats.not_found,
+                stats.distinct_users,
+            )
+        matrix[:, 11] = np.minimum(np.log1p(raw[:, 0]) / _LOG_RATE, 1.0)
+        matrix[:, 12] = raw[:, 1]
+        matrix[:, 13] = raw[:, 2]
+        matrix[:, 14] = np.minimum(np.log1p(raw[:, 3]) / _LOG_PATHS, 1.0)
+        matrix[:, 15] = np.minimum(np.log1p(raw[:, 4]) / _LOG_100, 1.0)
+        matrix[:, 16] = np.minimum(np.log1p(raw[:, 5]) / _LOG_100, 1.0)
+        matrix[:, 17] = np.minimum(np.log1p(raw[:, 6]) / _LOG_USERS, 1.0)
+        return matrix, stats_list

@@ -8,8 +8,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
-
 from config.settings import Settings
 from stream.detector import Detector
 from stream.features import FeatureExtractor
@@ -50,7 +48,7 @@ def learn_history(detector: Detector, settings: Settings, path: Path) -> int:
         parsed = parse_batch(chunk, max_line_bytes=settings.max_line_bytes)
         events = parsed.events[: limit - learned]
         if events:
-            rows = np.asarray([extractor.extract(event)[0] for event in events])
+            rows, _ = extractor.extract_batch(events)
             detector.remember(detector.score_learn(rows))
             learned += len(events)
         chunk.clear()

@@ -13,6 +13,7 @@ import math
 import zlib
 from array import array
 from collections import OrderedDict
+from functools import lru_cache
 
 from agents.messages import ClientStats
 
@@ -33,56 +34,70 @@ def estimate_distinct(bitmap: int, bits: int) -> int:
     return round(-bits * math.log(zeros / bits))
 
 
+@lru_cache(maxsize=65_536)
 def hash_bit(value: str, bits: int) -> int:
     # crc32 rather than hash(): Python's str hash is salted per process, and
     # estimates must not change across restarts or between replicas.
     return 1 << (zlib.crc32(value.encode("utf-8", "surrogatepass")) % bits)
 
 
+_ZERO_BUCKET = array("I", bytes(4 * N_COUNTERS))
+# Linear-counting estimates by number of set bits, computed once.
+_PATH_ESTIMATES = [0] * (PATH_BITS + 1)
+_USER_ESTIMATES = [0] * (USER_BITS + 1)
+
+
 class ClientWindow:
-    __slots__ = ("counts", "head", "last_seen", "paths", "users")
+    """One client's buckets plus running totals, so reading the window costs O(1)."""
+
+    __slots__ = ("counts", "head", "last_seen", "path_union", "paths", "totals", "user_union", "users")
 
     def __init__(self, head: int, now: float) -> None:
         self.head = head
         self.last_seen = now
         self.counts = array("I", bytes(4 * N_BUCKETS * N_COUNTERS))
+        self.totals = array("I", bytes(4 * N_COUNTERS))
         self.paths = [0] * N_BUCKETS
         self.users = [0] * N_BUCKETS
+        self.path_union = 0
+        self.user_union = 0
 
     def advance(self, bucket: int) -> int:
         """Move the newest bucket forward to `bucket`, clearing expired ones; return the slot."""
         if bucket > self.head:
             steps = min(bucket - self.head, N_BUCKETS)
+            counts, totals = self.counts, self.totals
             for k in range(1, steps + 1):
                 slot = (self.head + k) % N_BUCKETS
                 base = slot * N_COUNTERS
-                self.counts[base : base + N_COUNTERS] = array("I", bytes(4 * N_COUNTERS))
+                for i in range(N_COUNTERS):
+                    totals[i] -= counts[base + i]
+                counts[base : base + N_COUNTERS] = _ZERO_BUCKET
                 self.paths[slot] = 0
                 self.users[slot] = 0
             self.head = bucket
+            self.path_union = _union(self.paths)
+            self.user_union = _union(self.users)
         # Out-of-order events older than the window land in the oldest bucket.
         return max(bucket, self.head - N_BUCKETS + 1) % N_BUCKETS
 
-    def totals(self) -> list[int]:
-        sums = [0] * N_COUNTERS
-        counts = self.counts
-        for slot in range(N_BUCKETS):
-            base = slot * N_COUNTERS
-            for i in range(N_COUNTERS):
-                sums[i] += counts[base + i]
-        return sums
-
     def distinct_paths(self) -> int:
-        union = 0
-        for bitmap in self.paths:
-            union |= bitmap
-        return estimate_distinct(union, PATH_BITS)
+        return _PATH_ESTIMATES[self.path_union.bit_count()]
 
     def distinct_users(self) -> int:
-        union = 0
-        for bitmap in self.users:
-            union |= bitmap
-        return estimate_distinct(union, USER_BITS) if union else 0
+        return _USER_ESTIMATES[self.user_union.bit_count()]
+
+
+def _union(bitmaps: list[int]) -> int:
+    union = 0
+    for bitmap in bitmaps:
+        union |= bitmap
+    return union
+
+
+for _bits, _table in ((PATH_BITS, _PATH_ESTIMATES), (USER_BITS, _USER_ESTIMATES)):
+    for _set in range(_bits + 1):
+        _table[_set] = estimate_distinct((1 << _set) - 1, _bits)
 
 
 class ClientWindows:
@@ -120,17 +135,24 @@ class ClientWindows:
 
         slot = window.advance(bucket)
         base = slot * N_COUNTERS
-        window.counts[base + REQUESTS] += 1
+        counts, totals = window.counts, window.totals
+        counts[base] += 1
+        totals[REQUESTS] += 1
         for flag in flags:
-            window.counts[base + flag] += 1
+            counts[base + flag] += 1
+            totals[flag] += 1
         if path is not None:
-            window.paths[slot] |= hash_bit(path, PATH_BITS)
+            bit = hash_bit(path, PATH_BITS)
+            window.paths[slot] |= bit
+            window.path_union |= bit
         if user is not None:
-            window.users[slot] |= hash_bit(user, USER_BITS)
+            bit = hash_bit(user, USER_BITS)
+            window.users[slot] |= bit
+            window.user_union |= bit
         return self._stats(window)
 
     def _stats(self, window: ClientWindow) -> ClientStats:
-        sums = window.totals()
+        sums = window.totals
         requests = sums[REQUESTS]
         # Rate over the part of the window this client was active in (whole buckets), so a
         # burst of 50 requests in 2 s reads as 300/min rather than 50/min.
