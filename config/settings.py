@@ -9,8 +9,9 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -56,6 +57,26 @@ class Settings(BaseSettings):
 
     # Decisions
     policy_path: Path | None = None
+
+    # Access control (see docs/security.md)
+    api_keys: SecretStr | None = Field(
+        None, description="Comma-separated name:key:role entries; role is analyze or admin."
+    )
+    api_keys_file: Path | None = Field(None, description="File with one name:key:role entry per line.")
+    metrics_public: bool = Field(False, description="Serve /metrics without a key even when keys are set.")
+    rate_limit_per_second: float = Field(20.0, gt=0, description="HTTP requests per second per key or address.")
+    rate_limit_burst: int = Field(40, ge=1, description="Requests a key or address may send at once.")
+    websocket_max_message_bytes: int = Field(1024 * 1024, ge=1024, description="Largest websocket message.")
+    websocket_messages_per_second: float = Field(50.0, gt=0, description="Websocket messages per second per key.")
+    websocket_burst: int = Field(100, ge=1, description="Websocket messages a key may send at once.")
+
+    # Snapshots and shutdown
+    snapshot_key: SecretStr | None = Field(None, description="HMAC-SHA256 key that signs and verifies snapshots.")
+    snapshot_interval_seconds: float = Field(60.0, ge=0, description="Seconds between snapshots; 0 only at exit.")
+    drain_timeout_seconds: float = Field(10.0, ge=0, description="Wait for batches in flight at snapshot or exit.")
+
+    # Logging
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("trusted_proxies")
     @classmethod
