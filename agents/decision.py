@@ -45,6 +45,7 @@ from agents.policy import ACTION_RANK, SEVERITIES, Policy, Scenario, format_dura
 from agents.webhook import WebhookNotifier
 from config.settings import Settings, get_settings
 from stream.features import is_failed_login
+from stream.signals import SCANNER_UA
 
 logger = logging.getLogger("centinela.decision")
 
@@ -353,7 +354,7 @@ class DecisionAgent:
             or stats.rate_per_min >= scenarios.flood.rate_per_min
             or stats.probe_hits >= scanning.probe_hits
             or stats.handshakes >= scanning.handshakes
-            or _is_scanner(features)
+            or _is_scanner(features, scored.event.user_agent_original)
             or (stats.share_4xx >= scanning.share_4xx and stats.distinct_paths >= scanning.distinct_paths)
             or (scored.score is not None and scored.score >= scenarios.anomalous_behaviour.min_score)
         )
@@ -588,7 +589,7 @@ class DecisionAgent:
         es: list[str] = []
         en: list[str] = []
         ratio = 0.0
-        if config.scanner_user_agent and _is_scanner(scored.features):
+        if config.scanner_user_agent and _is_scanner(scored.features, scored.event.user_agent_original):
             ua = quote(scored.event.user_agent_original)
             evidence.append(_evidence("ua_scanner", 1.0, 0.0, "flag", "threshold"))
             es.append(f"Agente de usuario de un escáner conocido: {ua}.")
@@ -925,9 +926,17 @@ class DecisionAgent:
         return any(network.overlaps(other) for other in (*self._never, *self._allowed))
 
 
-def _is_scanner(features: dict[str, float]) -> bool:
-    # `ua_kind` is 1.0 exactly for scanner user agents; `ua_scanner` is the older name of that flag.
-    return features.get("ua_scanner", 0.0) >= 1.0 or features.get("ua_kind", 0.0) >= 1.0
+def _is_scanner(features: dict[str, float], user_agent: str | None) -> bool:
+    """Tell whether the user agent names a known scanner (sqlmap, Nikto, Nuclei, zgrab...)."""
+    flag = features.get("ua_scanner")
+    if flag is not None:
+        return flag >= 1.0
+    # `ua_kind` is 1.0 for scanner names but also for user agents with an injection pattern,
+    # which some ordinary browsers match (Indonesian "; id)" looks like a shell command), so
+    # the name itself is checked before a scanner user agent counts as evidence.
+    if features.get("ua_kind", 0.0) < 1.0 or not user_agent:
+        return False
+    return SCANNER_UA.search(user_agent[:UA_MATCH_LIMIT]) is not None
 
 
 def _network_of(ip: str) -> str | None:
