@@ -2,8 +2,8 @@
 
 A parser turns one item (a raw line or a decoded JSON object) into an
 `AccessEvent` or raises `ParseError` with a reason. `parse_batch` (in
-`stream.parsers.batch`) drives a parser over a batch and never raises on bad
-input.
+`stream.parsers.batch`) drives a parser over a batch and raises on no bad line:
+each one becomes a `LineRejected`.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ def _canonical_ip(text: str) -> str | None:
     if isinstance(ip, ipaddress.IPv6Address):
         if ip.ipv4_mapped is not None:  # ::ffff:1.2.3.4 from a dual-stack socket is the IPv4 client
             return str(ip.ipv4_mapped)
-        if ip.scope_id is not None:  # ECS source.ip holds no zone; source.address keeps it
+        if ip.scope_id is not None:  # ECS source.ip has no zone, so only source.address keeps it
             return str(ipaddress.IPv6Address(text.split("%", 1)[0]))
     return str(ip)
 
