@@ -4,8 +4,8 @@
 
 The referrer and user-agent pair is optional, which makes this parser read the
 common format as well. Fields after the user agent (request time, upstream
-addresses, X-Forwarded-For, `key=value` pairs) are accepted; only
-X-Forwarded-For is read from them, and only from a trusted proxy.
+addresses, X-Forwarded-For, `key=value` pairs) are accepted. Only
+X-Forwarded-For is read from them, and only when the peer is a trusted proxy.
 """
 
 from __future__ import annotations

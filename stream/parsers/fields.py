@@ -3,7 +3,7 @@
 Both ECS names (`source.ip`, `http.response.status_code`) and the names common
 in nginx/Apache JSON and CSV logs (`remote_addr`, `status`, `body_bytes_sent`)
 are recognised. Names are compared in lower case; for each event attribute the
-first listed name that holds a value wins.
+first listed name that has a value wins.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def flatten(
 
 
 def first(fields: dict[str, Any], kind: str) -> tuple[str | None, Any]:
-    """Return (name, value) of the first name for `kind` that holds a value."""
+    """Return (name, value) of the first name for `kind` that has a value."""
     for name in NAMES[kind]:
         value = fields.get(name)
         if value not in _EMPTY:
