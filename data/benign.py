@@ -3,9 +3,9 @@
 Customer sessions arrive as a Poisson process whose rate follows the local
 hour of day. Each session belongs to a customer drawn from a Zipf-Mandelbrot
 population, so a few customers come back many times and most come once.
-Browsers walk home → category → product → cart → checkout, search, and log in
-(mistyping the password now and then); the mobile app does the same through
-/api/v1. Background clients run on their own clocks: a Kubernetes probe on
+Browsers walk home → category → product → cart → checkout, search, and log
+in. Customers mistype their password now and then. The mobile app does the
+same through /api/v1. Background clients run on their own clocks: a Kubernetes probe on
 /health every 10 s, an uptime monitor every minute, Googlebot and bingbot,
 link-preview fetchers and a partner that pulls the product feed.
 """
@@ -448,7 +448,7 @@ class BenignTraffic:
         return self.catalog.product_paths[index], status, 0 if status == 304 else self._jitter(PAGE_BYTES["product"])
 
     def _previews(self, begin: int, end: int, hits: list[Hit]) -> None:
-        """Link previews: a customer shares a product and the messenger fetches the page."""
+        """Fetch link previews: a customer shares a product and the messenger fetches the page."""
         rng = self.rng
         t = begin
         while True:
@@ -461,7 +461,7 @@ class BenignTraffic:
             hits.append(Hit(t, client, "GET", path, 200, self._jitter(PAGE_BYTES["product"]), agent=agent))
 
     def _partner_feed(self, begin: int, end: int, hits: list[Hit]) -> None:
-        """A price-comparison partner pulls the product feed every 30 minutes with a script."""
+        """Pull the product feed every 30 minutes, as a price-comparison partner's script does."""
         for run in range(begin, end, 30 * 60_000):
             t = run + self.rng.randint(0, 20_000)
             for page in range(1, 6):

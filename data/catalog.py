@@ -122,10 +122,6 @@ class Catalog:
     popularity: list[float] = field(default_factory=list)
     _sizes: dict[str, int] = field(default_factory=dict)
 
-    @property
-    def last_product_id(self) -> int:
-        return FIRST_PRODUCT_ID + len(self.product_paths) - 1
-
     def product_id(self, index: int) -> int:
         return FIRST_PRODUCT_ID + index
 

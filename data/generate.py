@@ -24,10 +24,10 @@ The labels file (`--labels`) is CSV with a header and one row per log line::
     line,timestamp,label,scenario,client
     1,2024-03-11T03:00:04.000Z,0,benign,10.42.0.1
 
-`line` counts from 1, `timestamp` is the line's own time in UTC (whole seconds
-for the combined format, milliseconds for JSON), `label` is 1 for attack
-requests, `scenario` is `benign` or a scenario name and `client` is the address
-as the parsers report it.
+`line` counts from 1. `timestamp` is the line's own time in UTC, in whole
+seconds for the combined format and in milliseconds for JSON. `label` is 1 for
+attack requests. `scenario` is `benign` or a scenario name, and `client` is the
+address as the parsers report it.
 
 Next to it, `<labels stem>.attackers.csv` lists each attacking client once::
 
@@ -72,7 +72,7 @@ __all__ = ["AttackerSummary", "GenerateError", "Record", "generate", "main", "su
 
 
 class GenerateError(ValueError):
-    """An argument of the generator is out of range; the message says which and what is accepted."""
+    """An argument of the generator is out of range; the message names it and the accepted values."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +121,7 @@ def generate(
     """Generate `events` log lines in time order, `round(events * attack_rate)` of them attacks.
 
     `scenarios` limits the attacks to those names (default: all of `data.scenarios.NAMES`);
-    `benign_only` makes every line benign whatever `attack_rate` says.
+    `benign_only` makes every line benign whatever `attack_rate` is.
     """
     names = list(attack_scenarios.NAMES if scenarios is None else scenarios)
     check_arguments(events, attack_rate, names, format)

@@ -55,7 +55,7 @@ Campaign = Callable[[Context, int], list[Hit]]
 
 
 def brute_force(ctx: Context, size: int) -> list[Hit]:
-    """One address guessing passwords for a few accounts at tens to hundreds of tries per minute."""
+    """Guess passwords from one address for a few accounts at tens to hundreds of tries per minute."""
     rng = ctx.rng
     client = ctx.attacker(0.65)
     agent = rng.choice(("Mozilla/4.0 (Hydra)", *SCRIPT_AGENTS[:3], *site.DESKTOP_AGENTS[:2]))
@@ -79,7 +79,7 @@ def brute_force(ctx: Context, size: int) -> list[Hit]:
 
 
 def credential_stuffing(ctx: Context, size: int) -> list[Hit]:
-    """Many residential addresses, a few leaked credentials each, against one login endpoint."""
+    """Try leaked credentials from many residential addresses, a few each, against one login endpoint."""
     rng = ctx.rng
     endpoint = rng.choice(("/login", "/api/v1/auth/login"))
     duration_ms = int(rng.uniform(10, 90) * 60_000)
@@ -112,7 +112,7 @@ def _leaked_account(rng: random.Random) -> str:
 
 
 def scanning(ctx: Context, size: int) -> list[Hit]:
-    """Directory and vulnerability scanning from one to three addresses: bursts of 404s."""
+    """Scan for sensitive files and directories from one to three addresses, in bursts of 404s."""
     rng = ctx.rng
     clients = [ctx.attacker(0.8) for _ in range(rng.choice((1, 1, 1, 2, 3)))]
     agents = {c: rng.choice((*SCRIPT_AGENTS[:3], "gobuster/3.6", site.DESKTOP_AGENTS[4])) for c in clients}
@@ -135,7 +135,7 @@ def scanning(ctx: Context, size: int) -> list[Hit]:
 
 
 def injection(ctx: Context, size: int) -> list[Hit]:
-    """One address sending SQLi, XSS, traversal, command and JNDI payloads in queries, paths and headers."""
+    """Send SQLi, XSS, traversal, command and JNDI payloads from one address in queries, paths and headers."""
     rng = ctx.rng
     client = ctx.attacker(0.7)
     agent = rng.choice((*site.DESKTOP_AGENTS, "curl/8.5.0", "python-requests/2.31.0"))
@@ -173,7 +173,7 @@ def _injection_request(ctx: Context, t: int, client: str, agent: str) -> Hit:
 
 
 def scanner_ua(ctx: Context, size: int) -> list[Hit]:
-    """Known scanners, recognisable by their user agent, probing at a moderate pace."""
+    """Probe at a moderate pace with a known scanner that its user agent gives away."""
     tool = ctx.rng.choice(tuple(payloads.SCANNER_AGENTS))
     if tool in ("zgrab", "masscan"):
         return _internet_survey(ctx, size, tool)
@@ -181,7 +181,7 @@ def scanner_ua(ctx: Context, size: int) -> list[Hit]:
 
 
 def _internet_survey(ctx: Context, size: int, tool: str) -> list[Hit]:
-    """Internet-wide surveys: many addresses, one or two requests to / each."""
+    """Survey like internet-wide scanners do: many addresses, one or two requests to / each."""
     rng = ctx.rng
     agent = payloads.SCANNER_AGENTS[tool]
     version = "HTTP/1.0" if tool == "masscan" else "HTTP/1.1"
@@ -216,8 +216,9 @@ def _tool_request(rng: random.Random, tool: str, n: int) -> tuple[str, str, str,
     """Return (method, target, HTTP version, status) of the n-th request of a scanner."""
     if tool == "nmap":
         method, target, version = payloads.NMAP_REQUESTS[n % len(payloads.NMAP_REQUESTS)]
-        status = 405 if method in ("OPTIONS", "PROPFIND", "POST") else (200 if target == "/" else 404)
-        return method, target, version, status
+        if method in ("OPTIONS", "PROPFIND", "POST"):
+            return method, target, version, 405
+        return method, target, version, 200 if target == "/" else 404
     if tool == "sqlmap":
         mark = "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") for _ in range(4))
         number = rng.randint(1000, 9999)
@@ -236,7 +237,7 @@ def _tool_request(rng: random.Random, tool: str, n: int) -> tuple[str, str, str,
 
 
 def flood(ctx: Context, size: int) -> list[Hit]:
-    """One to three addresses sending hundreds to thousands of requests per minute to a few URLs."""
+    """Send hundreds to thousands of requests per minute to a few URLs from one to three addresses."""
     rng = ctx.rng
     clients = [ctx.attacker(0.6) for _ in range(rng.choice((1, 1, 2, 3)))]
     urls = rng.sample(("/", "/buscar?q=ofertas", "/api/v1/products?page=1", "/login", "/categoria/ofertas",
@@ -257,7 +258,7 @@ def flood(ctx: Context, size: int) -> list[Hit]:
 
 
 def scraping(ctx: Context, size: int) -> list[Hit]:
-    """One address walking the catalogue fast with a script or rotating browser agents, few assets."""
+    """Walk the catalogue fast from one address with a script or rotating browser agents, fetching few assets."""
     rng = ctx.rng
     client = ctx.attacker(0.75)
     rotating = rng.random() < 0.35
