@@ -90,7 +90,7 @@ class Subject:
 
 @dataclass(slots=True)
 class ClientState:
-    """What the agent keeps per client beyond `ClientStats`, created only for clients that need it."""
+    """Per-client state beyond `ClientStats`, created only for clients with failed logins or high scores."""
 
     ip: str | None
     user_agent: str | None = None
@@ -111,7 +111,7 @@ def _evidence(feature: str, value: float, baseline: float | None, unit: str, ref
 
 
 def _confidence(ratio: float, score: float | None) -> float:
-    """Return 0.5 at the threshold, rising towards 1 as the value exceeds it; +0.05 when the score is high."""
+    """Return 0.5 at the threshold, rising towards 0.99 as the value exceeds it, plus 0.05 for a high score."""
     confidence = 1.0 - 0.5 / max(ratio, 1.0)
     if score is not None and score >= 0.99:
         confidence += 0.05
@@ -153,7 +153,7 @@ class SiteBaseline:
         return len(self._rates)
 
     def _expire(self, now: float) -> None:
-        # Insertion order follows arrival, so the front holds the longest idle clients.
+        # Insertion order follows arrival, so the front contains the longest idle clients.
         # Note: with unordered timestamps a few idle clients may stay one refresh longer.
         rates = self._rates
         while rates:
@@ -453,7 +453,11 @@ class DecisionAgent:
             len(window.clients) >= config.endpoint_clients or len(window.users) >= config.endpoint_users
         )
         if not attacked:
-            window.under_attack = False
+            if window.under_attack:
+                # The attack is over: the next one counts its ranges afresh.
+                window.under_attack = False
+                window.ranges.clear()
+                window.ranged.clear()
             return
 
         if window.under_attack:
@@ -584,17 +588,20 @@ class DecisionAgent:
         if not config.enabled:
             return
         stats = scored.stats
+
         window = int(self.window)
         evidence: list[dict[str, Any]] = []
         es: list[str] = []
         en: list[str] = []
         ratio = 0.0
+
         if config.scanner_user_agent and _is_scanner(scored.features, scored.event.user_agent_original):
             ua = quote(scored.event.user_agent_original)
             evidence.append(_evidence("ua_scanner", 1.0, 0.0, "flag", "threshold"))
             es.append(f"Agente de usuario de un escáner conocido: {ua}.")
             en.append(f"Known scanner user agent: {ua}.")
             ratio = max(ratio, 4.0)
+
         if stats.probe_hits >= config.probe_hits:
             evidence.append(
                 _evidence("probe_hits", stats.probe_hits, config.probe_hits, f"per {window} s", "threshold")
@@ -608,6 +615,7 @@ class DecisionAgent:
                 f"in {window} s (threshold {config.probe_hits}); last: {quote(scored.event.url_path)}."
             )
             ratio = max(ratio, stats.probe_hits / config.probe_hits)
+
         if stats.handshakes >= config.handshakes:
             evidence.append(
                 _evidence("handshakes", stats.handshakes, config.handshakes, f"per {window} s", "threshold")
@@ -615,6 +623,7 @@ class DecisionAgent:
             es.append(f"{stats.handshakes} peticiones con bytes de TLS/RDP en lugar de HTTP en {window} s.")
             en.append(f"{stats.handshakes} requests carrying TLS/RDP bytes instead of HTTP in {window} s.")
             ratio = max(ratio, stats.handshakes / config.handshakes)
+
         if (
             stats.requests >= config.min_requests
             and stats.share_4xx >= config.share_4xx
@@ -639,8 +648,10 @@ class DecisionAgent:
                 f"paths ({stats.requests} requests in {window} s)."
             )
             ratio = max(ratio, stats.distinct_paths / config.distinct_paths)
+
         if not evidence or self._suppressed(subject.client, "scanning", config.action, scored.event.timestamp):
             return
+
         findings.append(self._finding("scanning", config, subject, ratio, scored.score, evidence, es, en))
 
     def _check_injection(self, scored: ScoredEvent, subject: Subject, findings: list[Finding]) -> None:
@@ -727,20 +738,25 @@ class DecisionAgent:
     ) -> None:
         config = self.policy.scenarios.anomalous_behaviour
         score = scored.score
+
         if not config.enabled or score is None or score < config.min_score:
             return
         now = scored.event.timestamp
         state.max_score = max(state.max_score, score)
+
         recent = state.anomalous
         recent.append(now)
         while recent and now - recent[0] > self.window:
             recent.popleft()
         while len(recent) > config.min_events:
             recent.popleft()
+
         if len(recent) < config.min_events or self._named_active(subject.client, now):
             return
+
         if self._suppressed(subject.client, "anomalous_behaviour", config.action, now):
             return
+
         window = int(self.window)
         findings.append(
             self._finding(
@@ -931,9 +947,9 @@ def _is_scanner(features: dict[str, float], user_agent: str | None) -> bool:
     flag = features.get("ua_scanner")
     if flag is not None:
         return flag >= 1.0
-    # `ua_kind` is 1.0 for scanner names but also for user agents with an injection pattern,
-    # which some ordinary browsers match (Indonesian "; id)" looks like a shell command), so
-    # the name itself is checked before a scanner user agent counts as evidence.
+    # `ua_kind` is also 1.0 for user agents with an injection pattern, and ordinary browsers
+    # match one: the Indonesian locale "; id)" looks like a shell command. So the scanner
+    # name itself must appear before the user agent counts as evidence.
     if features.get("ua_kind", 0.0) < 1.0 or not user_agent:
         return False
     return SCANNER_UA.search(user_agent[:UA_MATCH_LIMIT]) is not None

@@ -2,7 +2,7 @@
 
 A decision is active while its `until` lies after "now". The store takes a
 clock (default `time.time`) for its own listings. The decision agent passes
-the log's timestamp as `now` instead, so a replay of an old log sees the
+the log's timestamp as `now` instead, so a replay of an old log gets the
 decisions that were active at that time in the log.
 """
 
@@ -37,8 +37,8 @@ def iso_utc(timestamp: float) -> str:
 class Decision:
     """One suggested action on an IP address, a network range, a user name or a hostname.
 
-    `scope` is "ip", "range" or "user"; "hostname" marks clients logged by name
-    only, which get at most an alert because no firewall can act on them.
+    `scope` is "ip", "range" or "user". The scope "hostname" marks clients logged
+    by name only, which get at most an alert because no firewall can act on a name.
     Times are epoch seconds: `triggered_at` is the log time of the event that
     created the decision and `until` is that time plus `duration_seconds`,
     pushed later when new evidence extends it.

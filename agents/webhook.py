@@ -41,7 +41,10 @@ class WebhookNotifier:
         self.dropped = 0
 
     def submit(self, decision: Decision) -> bool:
-        """Queue a decision for sending when its action is at least `min_action`; never waits."""
+        """Queue a decision for sending when its action is at least `min_action`, without waiting.
+
+        Returns False when the action is below `min_action` or the queue is full.
+        """
         if ACTION_RANK[decision.action] < ACTION_RANK[self.config.min_action]:
             return False
         self._start_if_loop()

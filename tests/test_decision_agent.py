@@ -62,7 +62,7 @@ def make_scored(
 
 
 def failed_login(client: str = ATTACKER, ts: float = T0, count: int = 1, **kwargs: Any) -> ScoredEvent:
-    """A POST /login answered 401, the client's window holding `count` failed logins."""
+    """Return a POST /login with status 401, the client's window containing `count` failed logins."""
     stats = kwargs.pop("stats", None) or ClientStats(
         requests=count, rate_per_min=float(count), failed_logins=count, distinct_users=1, share_4xx=1.0
     )
@@ -536,7 +536,8 @@ def test_decision_reasons_escape_attacker_strings() -> None:
     decision = agent.observe(scored)[0]
     text = " ".join(decision.reasons["en"] + decision.reasons["es"])
     assert "\x1b" not in text
-    assert "\r" not in text and "\n" not in text
+    assert "\r" not in text
+    assert "\n" not in text
     assert "A" * 100 not in text
     assert "\\x1b" in text
 
