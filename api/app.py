@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from agents.runtime import Runtime
 from api.limits import BodySizeLimit
-from api.routes import analyze, decisions, health
+from api.routes import analyze, dashboard, decisions, health, stream
 from config.settings import Settings, get_settings
 
 log = logging.getLogger("centinela.api")
@@ -43,5 +43,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(analyze.router, tags=["analysis"])
     app.include_router(decisions.router, tags=["decisions"])
     app.include_router(health.router, tags=["operations"])
+    app.include_router(stream.router, tags=["streaming"])
+    app.include_router(dashboard.router, tags=["dashboard"])
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -78,6 +78,14 @@ class Settings(BaseSettings):
     # Logging
     log_format: Literal["text", "json"] = "text"
 
+    # Websocket streaming (/ws/stream, /ws/decisions)
+    websocket_max_in_flight: int = Field(8, ge=1, description="Messages read but not yet answered per connection.")
+    websocket_decision_buffer: int = Field(
+        1000, ge=1, description="Decisions queued for one slow websocket before it is closed with 1013."
+    )
+    websocket_ping_interval: float = Field(20.0, gt=0, description="Seconds between keepalive pings.")
+    websocket_ping_timeout: float = Field(20.0, gt=0, description="Seconds to wait for a pong before closing.")
+
     @field_validator("trusted_proxies")
     @classmethod
     def _check_proxies(cls, value: list[str]) -> list[str]:
