@@ -86,6 +86,15 @@ class Settings(BaseSettings):
     websocket_ping_interval: float = Field(20.0, gt=0, description="Seconds between keepalive pings.")
     websocket_ping_timeout: float = Field(20.0, gt=0, description="Seconds to wait for a pong before closing.")
 
+    # Scaled deployment on Redis Streams (docs/scaling.md); no redis_url runs everything in one process
+    redis_url: str | None = Field(None, description="redis://host:port/db of the shared Redis; None = in-process.")
+    redis_prefix: str = Field("centinela", min_length=1, description="Prefix of every Redis key and stream.")
+    partitions: int = Field(4, ge=1, le=1024, description="Partition streams; clients are hashed over them.")
+    lease_ttl_seconds: float = Field(5.0, gt=0, description="A partition whose owner is silent this long moves.")
+    reply_timeout_seconds: float = Field(30.0, gt=0, description="Wait for the workers' results, then 504.")
+    snapshot_interval_seconds: float = Field(30.0, gt=0, description="Seconds between partition snapshots.")
+    stream_max_len: int = Field(1_000_000, ge=1000, description="Approximate entries kept per partition stream.")
+
     @field_validator("trusted_proxies")
     @classmethod
     def _check_proxies(cls, value: list[str]) -> list[str]:
