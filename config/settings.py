@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     partitions: int = Field(4, ge=1, le=1024, description="Partition streams; clients are hashed over them.")
     lease_ttl_seconds: float = Field(5.0, gt=0, description="A partition whose owner is silent this long moves.")
     reply_timeout_seconds: float = Field(30.0, gt=0, description="Wait for the workers' results, then 504.")
-    snapshot_interval_seconds: float = Field(30.0, gt=0, description="Seconds between partition snapshots.")
+    partition_snapshot_seconds: float = Field(10.0, gt=0, description="Seconds between partition snapshots.")
     stream_max_len: int = Field(1_000_000, ge=1000, description="Approximate entries kept per partition stream.")
 
     @field_validator("trusted_proxies")
