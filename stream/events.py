@@ -17,6 +17,7 @@ TAG_HANDSHAKE = "handshake"  # TLS/RDP/SSH bytes sent to a plaintext HTTP port
 TAG_EMPTY_REQUEST = "empty_request"  # the request field was ""
 TAG_MALFORMED_REQUEST = "malformed_request"  # request line was not "METHOD target VERSION"
 TAG_FORWARDED = "forwarded"  # client taken from X-Forwarded-For of a trusted proxy
+TAG_UNTERMINATED_QUOTE = "unterminated_quote"  # a quoted field lost its closing quote
 
 
 @dataclass(slots=True)
@@ -43,6 +44,7 @@ class AccessEvent:
     user_name: str | None = None
     url_domain: str | None = None
     source_port: int | None = None
+    url_port: int | None = None
     line: int = 0
     tags: tuple[str, ...] = field(default=())
 
@@ -73,6 +75,7 @@ _ECS_NAMES = {
     "url_path": "url.path",
     "url_query": "url.query",
     "url_domain": "url.domain",
+    "url_port": "url.port",
     "http_version": "http.version",
     "http_response_status_code": "http.response.status_code",
     "http_response_body_bytes": "http.response.body.bytes",

@@ -52,6 +52,15 @@ def _host_of(authority: str) -> str | None:
     return host.partition(":")[0] or None
 
 
+def _port_of(authority: str) -> int | None:
+    host = authority.rpartition("@")[2]
+    tail = host.rpartition("]")[2] if host.startswith("[") else host
+    _, colon, port = tail.rpartition(":")
+    if colon and port.isdigit() and int(port) <= 65535:
+        return int(port)
+    return None
+
+
 def fill_request(event: AccessEvent, request: str) -> None:
     """Set method, path, query, domain and version from a request line, tagging odd ones."""
     if not request or request == "-":
@@ -68,8 +77,8 @@ def fill_request(event: AccessEvent, request: str) -> None:
     event.http_request_method = method
     event.http_version = parsed["version"]
     if method.upper() == "CONNECT" and not target.startswith("/"):
-        # NOTE: AccessEvent has no url.port, so the port of `CONNECT host:port` is not kept.
         event.url_domain = _host_of(target)
+        event.url_port = _port_of(target)
         return
     path, query, domain = split_target(target)
     event.url_path, event.url_query = path, query
