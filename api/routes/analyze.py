@@ -7,17 +7,29 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, HTTPException, Request, Response
 
+from agents.decisions_store import Decision
 from agents.runtime import BatchVerdict
 from api.schemas import AnalyzeRequest, AnalyzeResponse
 
 router = APIRouter()
 
 THREAT_ACTIONS = frozenset({"alert", "rate_limit", "block"})
+ACTION_RANK = {"allow": 0, "monitor": 1, "alert": 2, "rate_limit": 3, "block": 4}
+
+
+def strongest_per_client(decisions: list[Decision]) -> list[Decision]:
+    """Keep one decision per client: the strongest action, the latest state of each decision."""
+    best: dict[str, Decision] = {}
+    for decision in decisions:
+        current = best.get(decision.client)
+        if current is None or ACTION_RANK[decision.action] >= ACTION_RANK[current.action]:
+            best[decision.client] = decision
+    return list(best.values())
 
 
 def verdict_to_dict(verdict: BatchVerdict) -> dict[str, Any]:
     parsed = verdict.parsed
-    actions = [decision.to_dict() for decision in verdict.decisions]
+    actions = [decision.to_dict() for decision in strongest_per_client(verdict.decisions)]
     events = [
         {
             "line": scored.event.line,
