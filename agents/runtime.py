@@ -21,11 +21,11 @@ from agents.decisions_store import Decision, DecisionStore
 from agents.ingestion import IngestionAgent, RawBatch, ScoredBatch
 from agents.messages import ScoredEvent
 from agents.metrics import Metrics, reason_label
+from agents.persistence import Persistence, restore
 from agents.policy import Policy, load_policy
 from config.settings import Settings
 from stream.parsers import ParseResult
-from stream.snapshot import write_snapshot
-from stream.warmstart import MODEL_SNAPSHOT, load_or_warm
+from stream.warmstart import load_snapshot, warm_detector
 
 log = logging.getLogger("centinela.runtime")
 
@@ -46,7 +46,8 @@ class Runtime:
         self.settings = settings
         self.bus = bus or InMemoryBus()
         self.policy = policy or load_policy(settings.policy_path)
-        self.detector = load_or_warm(settings)
+        snapshot = load_snapshot(settings)
+        self.detector = warm_detector(settings, snapshot)
         self.ingestion = IngestionAgent(settings, self.detector)
         self.clock = StreamClock()
         self.decisions = DecisionStore(clock=self.clock.now)
@@ -55,6 +56,9 @@ class Runtime:
         self._ids = itertools.count(1)
         self._waiters: dict[str, asyncio.Future[BatchVerdict]] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self.persistence = Persistence(self)
+        if snapshot is not None:
+            restore(self, snapshot)
 
     @property
     def warm(self) -> bool:
@@ -69,9 +73,12 @@ class Runtime:
             asyncio.create_task(self._decide(scored), name="decision-agent"),
             asyncio.create_task(self._collect(decided), name="verdict-collector"),
         ]
+        if self.persistence.interval > 0:
+            self._tasks.append(asyncio.create_task(self.persistence.run(), name="snapshots"))
         await asyncio.sleep(0)
 
     async def stop(self) -> None:
+        await self.persistence.pause()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -81,12 +88,13 @@ class Runtime:
         self.save()
 
     def save(self) -> None:
-        write_snapshot(self.settings.state_dir / MODEL_SNAPSHOT, {"detector": self.detector})
+        self.persistence.save()
 
     async def analyze(
         self, items: list[Any], format: str = "auto", first_line: int = 1, seqs: list[Any] | None = None
     ) -> BatchVerdict:
         """Send one batch through the agents over the bus and wait for its verdict."""
+        await self.persistence.admit()
         batch_id = f"b{next(self._ids)}"
         future: asyncio.Future[BatchVerdict] = asyncio.get_running_loop().create_future()
         self._waiters[batch_id] = future

@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from config.settings import Settings
 from stream.detector import Detector
@@ -64,16 +65,41 @@ def learn_history(detector: Detector, settings: Settings, path: Path) -> int:
     return learned
 
 
+def snapshot_key(settings: Settings) -> bytes | None:
+    """Return the snapshot signing key from the settings, or None when none is set."""
+    if settings.snapshot_key is None or not settings.snapshot_key.get_secret_value():
+        return None
+    return settings.snapshot_key.get_secret_value().encode()
+
+
+def load_snapshot(settings: Settings) -> dict[str, Any] | None:
+    """Return the checked snapshot payload from the state directory, or None (logging why) if unusable."""
+    snapshot = settings.state_dir / MODEL_SNAPSHOT
+    if not (snapshot.exists() or snapshot.is_symlink()):
+        return None
+    try:
+        payload = read_snapshot(snapshot, settings.state_dir, snapshot_key(settings))
+    except SnapshotError as exc:
+        log.warning("ignoring snapshot: %s; warming from history instead", exc)
+        return None
+    if not isinstance(payload.get("detector"), Detector):
+        log.warning("ignoring snapshot %s: it holds no detector; warming from history instead", snapshot)
+        return None
+    return payload
+
+
 def load_or_warm(settings: Settings) -> Detector:
     """Return a warm detector: from the snapshot if there is one, else from the history."""
+    return warm_detector(settings, load_snapshot(settings))
+
+
+def warm_detector(settings: Settings, payload: dict[str, Any] | None) -> Detector:
+    """Return the snapshot's detector when `payload` has one, else learn the history and snapshot it."""
     snapshot = settings.state_dir / MODEL_SNAPSHOT
-    if snapshot.exists():
-        try:
-            detector = read_snapshot(snapshot)["detector"]
-            log.info("model loaded from snapshot %s (%d events seen)", snapshot, detector.events_seen)
-            return detector
-        except (SnapshotError, KeyError) as exc:
-            log.warning("ignoring snapshot %s: %s; warming from history instead", snapshot, exc)
+    if payload is not None:
+        detector: Detector = payload["detector"]
+        log.info("model loaded from snapshot %s (%d events seen)", snapshot, detector.events_seen)
+        return detector
 
     detector = new_detector(settings)
     if not settings.history_path.exists():
@@ -85,5 +111,5 @@ def load_or_warm(settings: Settings) -> Detector:
         "model warmed on %d historical events from %s in %.1f s",
         learned, settings.history_path, time.perf_counter() - started,
     )
-    write_snapshot(snapshot, {"detector": detector})
+    write_snapshot(snapshot, {"detector": detector}, snapshot_key(settings))
     return detector
