@@ -1,0 +1,137 @@
+// Dashboard entry point: wires the feeds, the tables, the chart, the form and the language toggle.
+
+import { AnalyzeForm } from "./analyze.js";
+import { DecisionTable } from "./decisions.js";
+import { openFeed } from "./feeds.js";
+import { applyTranslations, language, onLanguageChange, setLanguage, t } from "./i18n.js";
+import { Timeline, updateCards, updateTopClients } from "./stats.js";
+
+const KEY_STORAGE = "centinela.apiKey";
+
+// The optional API key lives in sessionStorage, so it is gone when the tab closes.
+function apiKeyInput() {
+  const input = document.getElementById("api-key");
+  try {
+    input.value = window.sessionStorage.getItem(KEY_STORAGE) || "";
+  } catch {
+    // Without storage the key must be typed again after a reload.
+  }
+  input.addEventListener("change", () => {
+    try {
+      window.sessionStorage.setItem(KEY_STORAGE, input.value);
+    } catch {
+      // Same as above.
+    }
+  });
+  return input;
+}
+
+function requestHeaders(keyInput, extra = {}) {
+  const headers = { Accept: "application/json", ...extra };
+  if (keyInput.value) {
+    headers.Authorization = `Bearer ${keyInput.value}`;
+  }
+  return headers;
+}
+
+async function readJson(response) {
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    // A non-JSON error body; the status line is reported instead.
+  }
+  if (!response.ok) {
+    const detail = body && body.detail !== undefined ? body.detail : response.statusText;
+    const text = typeof detail === "string" ? detail : JSON.stringify(detail);
+    throw new Error(`${t("analyze_failed")} (HTTP ${response.status}): ${text}`);
+  }
+  return body;
+}
+
+function makeClient(keyInput) {
+  async function send(path, init) {
+    let response;
+    try {
+      response = await fetch(path, init);
+    } catch (error) {
+      throw new Error(`${t("analyze_network")}: ${error.message}`);
+    }
+    return readJson(response);
+  }
+  return {
+    getJson: (path) => send(path, { headers: requestHeaders(keyInput) }),
+    postJson: (path, body) =>
+      send(path, {
+        method: "POST",
+        headers: requestHeaders(keyInput, { "Content-Type": "application/json" }),
+        body: JSON.stringify(body),
+      }),
+  };
+}
+
+function showFeedState(id, state) {
+  const badge = document.getElementById(id);
+  badge.dataset.state = state;
+  badge.title = state === "open" ? t("feed_open") : t("feed_closed");
+}
+
+function start() {
+  applyTranslations();
+  const client = makeClient(apiKeyInput());
+
+  const decisions = new DecisionTable(
+    document.getElementById("decisions-table"),
+    document.getElementById("decisions-empty"),
+    client.getJson,
+  );
+  const timeline = new Timeline(document.getElementById("timeline"), document.getElementById("timeline-empty"));
+  const topTable = document.getElementById("top-table");
+  const topEmpty = document.getElementById("top-empty");
+  const form = new AnalyzeForm(client.postJson);
+  let lastStats = null;
+
+  openFeed("/ws/stats", {
+    onState: (state) => showFeedState("feed-stats", state),
+    onMessage: (stats) => {
+      lastStats = stats;
+      updateCards(stats);
+      timeline.update(stats.timeline, stats.threshold);
+      updateTopClients(topTable, topEmpty, stats.top_clients);
+      decisions.sync(stats.stream_time, stats.active_decisions);
+    },
+  });
+  openFeed("/ws/decisions?snapshot=1", {
+    onState: (state) => showFeedState("feed-decisions", state),
+    onOpen: () => decisions.clear(),
+    onMessage: (message) => {
+      if (message.type === "decision") {
+        decisions.upsert(message.decision);
+      }
+    },
+  });
+
+  const toggle = document.getElementById("lang-toggle");
+  const showToggle = () => {
+    toggle.textContent = language() === "es" ? "EN" : "ES";
+  };
+  showToggle();
+  toggle.addEventListener("click", () => setLanguage(language() === "es" ? "en" : "es"));
+  onLanguageChange(() => {
+    showToggle();
+    decisions.render();
+    form.render();
+    timeline.rebuild();
+    if (lastStats) {
+      updateCards(lastStats);
+      updateTopClients(topTable, topEmpty, lastStats.top_clients);
+    }
+  });
+}
+
+// uPlot is a deferred classic script, so wait for the document to finish loading it.
+if (document.readyState === "loading") {
+  document.addEventListener("DOMContentLoaded", start);
+} else {
+  start();
+}
