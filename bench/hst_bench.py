@@ -2,7 +2,7 @@
 
 Run from the project root with `python -m bench.hst_bench`. Both sides get the same uniform random
 rows in [0, 1). Each configuration also checks that the two produce identical scores, because a
-faster wrong answer is no use.
+faster wrong result is no use.
 """
 
 from __future__ import annotations
@@ -41,13 +41,19 @@ def run_fast(fast: FastHST, X: np.ndarray) -> tuple[np.ndarray, float]:
     return np.concatenate(parts), time.perf_counter() - start
 
 
+def make_model(params: dict[str, int], seed: int) -> HalfSpaceTrees:
+    return HalfSpaceTrees(
+        n_trees=params["n_trees"], height=params["height"], window_size=params["window_size"], seed=seed
+    )
+
+
 def bench_configuration(params: dict[str, int], n_events: int, seed: int) -> None:
     """Print events/s for the first batch (trees are built there) and for the rest of the stream."""
     features = [f"f{i:02d}" for i in range(N_FEATURES)]
     X = np.random.default_rng(seed).random((n_events, N_FEATURES))
     rows = [dict(zip(features, row, strict=True)) for row in X.tolist()]
-    river_model = HalfSpaceTrees(seed=seed, **params)
-    fast = FastHST(HalfSpaceTrees(seed=seed, **params), features)
+    river_model = make_model(params, seed)
+    fast = FastHST(make_model(params, seed), features)
 
     first_river, first_river_seconds = run_river(river_model, rows[:BATCH_SIZE])
     first_fast, first_fast_seconds = run_fast(fast, X[:BATCH_SIZE])

@@ -58,7 +58,7 @@ class FastHST:
     >>> X = np.random.default_rng(0).random((12, 2))
     >>> scores = fast.score_learn_many(X)
     >>> fast.sync_to_river()
-    >>> model.score_one({"a": 0.5, "b": 0.5}) == fast.score_many(np.array([[0.5, 0.5]]))[0]
+    >>> model.score_one({"a": 0.5, "b": 0.5}) == float(fast.score_many(np.array([[0.5, 0.5]]))[0])
     True
 
     """
@@ -69,7 +69,7 @@ class FastHST:
         if len(set(features)) != len(features):
             raise ValueError(f"feature names must be unique, got {list(features)!r}")
         if len(features) == 0:
-            raise ValueError("features is empty; give the names of the batch columns in order")
+            raise ValueError("features is empty. Give the names of the batch columns in order")
         self.model = model
         self.features = list(features)
         self._column = {name: i for i, name in enumerate(self.features)}
@@ -106,7 +106,10 @@ class FastHST:
 
         i = start
         while i < n:
-            window_end = min(n, i + self.model.window_size - self._counter)
+            room = self.model.window_size - self._counter
+            # River pivots only when the counter equals window_size, so a counter already past it
+            # (window_size lowered on a live model) never pivots again.
+            window_end = min(n, i + room) if room > 0 else n
             k = int(np.searchsorted(missing_rows, i))
             next_missing = int(missing_rows[k]) if k < len(missing_rows) else n
             if next_missing == i:
@@ -194,7 +197,7 @@ class FastHST:
         try:
             array = np.asarray(X, dtype=np.float64)
         except (TypeError, ValueError) as error:
-            raise ValueError(f"batch must contain only numbers: {error}") from error
+            raise ValueError(f"invalid batch, expected numbers only: {error}") from error
         if array.ndim != 2 or array.shape[1] != len(self.features):
             raise ValueError(
                 f"expected a batch of shape (n, {len(self.features)}) with columns {self.features!r}, "
@@ -207,15 +210,22 @@ class FastHST:
             return self._column[feature]
         except KeyError:
             raise ValueError(
-                f"tree {tree} splits on feature {feature!r}, which is not in features {self.features!r}; "
-                "add it to the feature list"
+                f"tree {tree} splits on feature {feature!r}, which is not in features {self.features!r}. "
+                "Add it to the feature list"
             ) from None
 
     def _row_to_dict(self, row: np.ndarray) -> dict[Hashable, float]:
-        return {name: value for name, value in zip(self.features, row.tolist(), strict=True) if value == value}
+        # NaN marks a missing feature, and NaN is the only value not equal to itself.
+        pairs = zip(self.features, row.tolist(), strict=True)
+        return {name: value for name, value in pairs if value == value}
 
     def _score_learn_with_river(self, row: np.ndarray) -> float:
         x = self._row_to_dict(row)
+        if not x:
+            raise ValueError(
+                "row 0 has only NaN, but River builds its trees from the features of the first learned "
+                "row; learn a row with at least one feature first"
+            )
         score = self.model.score_one(x)
         self.model.learn_one(x)
         self.refresh_from_river()
@@ -223,7 +233,7 @@ class FastHST:
 
     # ----------------------------------------------------------------------------------------------
     # Compilation. Nodes are numbered per tree in level order (node j has children 2j + 1 and 2j + 2)
-    # and globally as tree * n_nodes + j, so one flat array holds a field of every node of every tree.
+    # and globally as tree * n_nodes + j, so one flat array contains a field of every node of every tree.
 
     def _compile_splits(self, n_nodes: int) -> None:
         n_trees = len(self._nodes)
@@ -232,7 +242,8 @@ class FastHST:
         threshold = np.full((n_trees, n_nodes), np.inf)
         for tree, nodes in enumerate(self._nodes):
             branches = nodes[: self._n_branches]
-            feature_index[tree, : self._n_branches] = [self._column_of(node.feature, tree) for node in branches]
+            columns = [self._column_of(node.feature, tree) for node in branches]
+            feature_index[tree, : self._n_branches] = columns
             threshold[tree, : self._n_branches] = [node.threshold for node in branches]
         self._feature_index = feature_index.ravel()
         self._threshold = threshold.ravel()
@@ -361,8 +372,10 @@ def _nodes_in_level_order(root: Any, height: int) -> list[Any]:
         try:
             level = [child for node in level for child in node.children]
         except AttributeError:
-            raise ValueError(f"expected a perfect binary tree of height {height}, found a leaf at depth {depth}")
+            raise ValueError(
+                f"expected a perfect binary tree of height {height}, found a leaf at depth {depth}"
+            ) from None
         nodes.extend(level)
     if any(hasattr(node, "children") for node in level):
-        raise ValueError(f"expected a perfect binary tree of height {height}, found a branch at depth {height}")
+        raise ValueError(f"expected a perfect binary tree of height {height}, found a branch below it")
     return nodes
