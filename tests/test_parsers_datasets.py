@@ -22,10 +22,10 @@ EXPECTED = [
     ("advertools_log_fixtures/apache_error.log", "combined", 0, 12, {"looks like an Apache/Nginx error log": 12}),
     (
         "advertools_log_fixtures/combined_latin1_enc.log", "combined", 169, 31,
-        {"looks like gzip-compressed data": 1, "expected 'host ident user [time] '": 30},
+        {"looks like gzip-compressed data": 1, "the line does not start with 'host ident user [time] '": 30},
     ),
     ("advertools_log_fixtures/combined_no_errors.log", "combined", 885, 0, {}),
-    ("advertools_log_fixtures/combined_with_errors.log", "combined", 885, 4, {"expected 'host ident user": 4}),
+    ("advertools_log_fixtures/combined_with_errors.log", "combined", 885, 4, {"the line does not start with 'host ident user": 4}),
     ("advertools_log_fixtures/dreamhost_apache_access.log", "combined", 129, 1, {"empty line": 1}),
     ("advertools_log_fixtures/nginx_access.log", "combined", 1000, 0, {}),
     ("advertools_log_fixtures/nginx_custom_date.log", "combined", 0, 20, {"invalid timestamp 'November": 20}),
@@ -34,7 +34,7 @@ EXPECTED = [
         {
             "looks like an Apache/Nginx error log": 35,
             "looks like gzip-compressed data": 13,
-            "expected 'host ident user [time] '": 25,
+            "the line does not start with 'host ident user [time] '": 25,
             'expected a quoted "request"': 1,
         },
     ),

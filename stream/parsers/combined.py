@@ -42,7 +42,7 @@ EXTRA_TOKEN_RE = re.compile(r'\s*(?:([\w.-]+)=)?(?:"([^"\\]*(?:\\.[^"\\]*)*)"|([
 # The same token, atomic so that a line with an unterminated quote fails fast instead of backtracking.
 EXTRAS_RE = re.compile(r'(?>\s*(?:[\w.-]+=)?(?:"[^"\\]*(?:\\.[^"\\]*)*"|[^\s"]+))*+\s*')
 ACCEPTED = (
-    'expected Apache/Nginx combined or common log format: host ident user [time] "request" status bytes'
+    'accepted: Apache/Nginx combined or common log format, host ident user [time] "request" status bytes'
 )
 XFF_KEYS = frozenset({"xff", "x_forwarded_for", "http_x_forwarded_for", "x-forwarded-for", "forwarded_for"})
 
@@ -154,7 +154,7 @@ def diagnose(item: str) -> str:
         return f"looks like an Apache/Nginx error log line, not an access log; {ACCEPTED}"
     prefix = PREFIX_RE.match(item)
     if prefix is None:
-        return f"expected 'host ident user [time] ' at the start of the line; {ACCEPTED}"
+        return f"the line does not start with 'host ident user [time] '; {ACCEPTED}"
     rest = item[prefix.end() :]
     if not rest.startswith('"'):
         return f'expected a quoted "request" after [time]; {ACCEPTED}'
