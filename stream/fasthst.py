@@ -142,6 +142,16 @@ class FastHST:
             scores[i] = self._score_row_with_missing(X[i])
         return scores
 
+    @property
+    def first_window(self) -> bool:
+        """True while River's first window is still filling, because every score is 0 until it is full."""
+        return self._first_window if self._compiled else self.model._first_window
+
+    @property
+    def counter(self) -> int:
+        """Number of events learned in the current window, as River's `counter`."""
+        return self._counter if self._compiled else self.model.counter
+
     def sync_to_river(self) -> None:
         """Write the masses, `counter` and `_first_window` back into the River model."""
         if not self._dirty:

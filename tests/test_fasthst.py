@@ -108,6 +108,8 @@ def check_stream_matches_river(stream: dict[str, Any]) -> None:
         fast.sync_to_river()
 
         assert got == expected, f"scores differ in rows {start}..{start + len(chunk) - 1}"
+        assert fast.counter == reference.counter
+        assert fast.first_window == reference._first_window
         assert model.counter == reference.counter
         assert model._first_window == reference._first_window
         assert river_state(model) == river_state(reference)
