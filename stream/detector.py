@@ -51,7 +51,7 @@ class Detector:
     @property
     def warming_up(self) -> bool:
         """True until the trees have a complete reference window and some scores to calibrate with."""
-        first_window = getattr(self._engine, "_first_window", self.model._first_window)
+        first_window = getattr(self._engine, "first_window", self.model._first_window)
         return bool(first_window) or self.reference_fill < min(100, len(self.reference))
 
     def score_learn(self, rows: np.ndarray) -> np.ndarray:
