@@ -171,7 +171,8 @@ class StatsCollector:
             {
                 "t": second,
                 "score": round(bucket.max_score, 4),
-                "mean": round(bucket.total / bucket.events, 4),
+                # min() absorbs float error when every score of the second is equal.
+                "mean": round(min(bucket.total / bucket.events, bucket.max_score), 4),
                 "events": bucket.events,
                 "anomalies": bucket.anomalies,
             }

@@ -33,6 +33,12 @@ export function updateTopClients(table, emptyHint, clients) {
   fillTable(table, rows, emptyHint);
 }
 
+// Format epoch seconds as "HH:MM:SS" in UTC, with the date in front when `withDate` is set.
+function utcTime(seconds, withDate) {
+  const iso = new Date(seconds * 1000).toISOString();
+  return withDate ? `${iso.slice(0, 10)} ${iso.slice(11, 19)}` : iso.slice(11, 19);
+}
+
 // A uPlot line chart of the max and mean score per log second, with the threshold as a dashed line.
 export class Timeline {
   constructor(container, emptyHint) {
@@ -93,12 +99,15 @@ export class Timeline {
       tzDate: (seconds) => window.uPlot.tzDate(new Date(seconds * 1000), "Etc/UTC"),
       scales: { x: { time: true }, y: { range: [0, 1.02] } },
       series: [
-        { label: "UTC" },
+        { label: "UTC", value: (plot, seconds) => (seconds == null ? "--" : utcTime(seconds, true)) },
         { label: t("series_max"), stroke: "#ff7b72", width: 1.5, points: { show: false } },
         { label: t("series_mean"), stroke: "#79c0ff", width: 1, points: { show: false } },
         { label: t("series_threshold"), stroke: "#e3b341", width: 1.5, dash: [6, 4], points: { show: false } },
       ],
-      axes: [axis, { ...axis, values: (plot, ticks) => ticks.map((tick) => tick.toFixed(2)) }],
+      axes: [
+        { ...axis, values: (plot, ticks) => ticks.map((tick) => utcTime(tick, false)) },
+        { ...axis, values: (plot, ticks) => ticks.map((tick) => tick.toFixed(2)) },
+      ],
       legend: { live: true },
     };
   }
