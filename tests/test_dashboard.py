@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -17,7 +19,7 @@ from agents.ingestion import ScoredBatch
 from agents.messages import ClientStats, ScoredEvent
 from agents.metrics import Metrics
 from api.app import create_app
-from api.routes.dashboard import CLIENT_HORIZON, STATIC_DIR, TIMELINE_POINTS, StatsCollector
+from api.routes.dashboard import CLIENT_HORIZON, STATIC_DIR, TIMELINE_POINTS, StatsCollector, offline_docs
 from config.settings import Settings
 from data.generate import generate
 from stream.events import AccessEvent
@@ -283,3 +285,26 @@ def test_stats_collector_timeline_invariants(batches: list[list[tuple[str, float
     scored_seconds = {int(timestamp) for items in batches for _, timestamp, score in items if score is not None}
     assert [point["t"] for point in timeline] == sorted(scored_seconds)[-TIMELINE_POINTS:]
     assert len(collector.top_clients()) <= 10
+
+
+def test_offline_docs_served_from_vendored_swagger(tmp_path_factory: pytest.TempPathFactory) -> None:
+    app = create_app(Settings(state_dir=tmp_path_factory.mktemp("docs"), hst_trees=10, hst_window=250,
+                              reference_size=1000, history_max_events=500))
+    # Drop FastAPI's CDN page, as docs_url=None would, so the dashboard's /docs answers.
+    app.router.routes = [
+        route for route in app.router.routes
+        if not (getattr(route, "path", None) == "/docs" and getattr(route, "endpoint", None) is not offline_docs)
+    ]
+    with TestClient(app) as test_client:
+        response = test_client.get("/docs")
+        assert response.status_code == 200
+        assert "cdn.jsdelivr.net" not in response.text
+        bundle = re.search(r'<script src="([^"]+)"', response.text)
+        assert bundle is not None
+        assert test_client.get(bundle.group(1)).status_code == 200
+        inline = re.search(r"<script>(.*?)</script>", response.text, re.S)
+        assert inline is not None
+        digest = base64.b64encode(hashlib.sha256(inline.group(1).encode()).digest()).decode()
+        policy = response.headers["content-security-policy"]
+        assert f"'sha256-{digest}'" in policy
+        assert "script-src 'self' 'sha256-" in policy

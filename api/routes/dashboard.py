@@ -1,5 +1,10 @@
 """The dashboard: the page at `/`, its files under `/static`, and the `/ws/stats` feed.
 
+The router also has an OpenAPI page at `/docs` that loads Swagger UI from
+`/static/vendor/swagger-ui` instead of a CDN, so it works without Internet
+access. It answers only when the app is created with `docs_url=None`;
+otherwise FastAPI's own `/docs` route comes first.
+
 `/ws/stats` sends one JSON object a second (see `StatsCollector.snapshot`).
 The collector reads every scored batch from the bus topic `events.scored`,
 so it sees the same events as the decision agent, whichever route sent them.
@@ -10,9 +15,12 @@ The page itself is static HTML and JavaScript; it reads decisions from
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
 import heapq
 import logging
+import re
 import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
@@ -21,8 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, FastAPI, WebSocket
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, FastAPI, Request, WebSocket
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect
@@ -46,6 +55,9 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
+
+SWAGGER_UI = "/static/vendor/swagger-ui"
+INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.S)
 
 STATS_INTERVAL = 1.0  # seconds between two /ws/stats messages
 RATE_WINDOW = 5.0  # seconds of wall time that events_per_s averages over
@@ -258,6 +270,29 @@ router.mount("/static", SecureStaticFiles(directory=STATIC_DIR), name="static")
 @router.get("/", include_in_schema=False)
 async def dashboard_page() -> FileResponse:
     return FileResponse(STATIC_DIR / "index.html", media_type="text/html", headers=SECURITY_HEADERS)
+
+
+@router.get("/docs", include_in_schema=False)
+async def offline_docs(request: Request) -> HTMLResponse:
+    """Serve Swagger UI from the vendored files, allowing only its one inline start-up script."""
+    page = get_swagger_ui_html(
+        openapi_url=request.app.openapi_url or "/openapi.json",
+        title=f"{request.app.title} - API",
+        swagger_js_url=f"{SWAGGER_UI}/swagger-ui-bundle.js",
+        swagger_css_url=f"{SWAGGER_UI}/swagger-ui.css",
+        swagger_favicon_url=f"{SWAGGER_UI}/favicon-32x32.png",
+    )
+    hashes = " ".join(
+        f"'sha256-{base64.b64encode(hashlib.sha256(script).digest()).decode()}'"
+        for script in INLINE_SCRIPT.findall(page.body)
+    )
+    # Swagger UI sets style attributes from React, so styles need 'unsafe-inline'; scripts do not.
+    policy = (
+        f"default-src 'none'; script-src 'self' {hashes}; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+    headers = {**SECURITY_HEADERS, "Content-Security-Policy": policy}
+    return HTMLResponse(page.body, headers=headers)
 
 
 @router.websocket("/ws/stats")
