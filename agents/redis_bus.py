@@ -1,0 +1,299 @@
+"""The networked bus: Redis Streams, partitioned by client, with leases on partitions.
+
+Stream and key layout, every name under `settings.redis_prefix` ("centinela"):
+
+| key | type | content |
+|---|---|---|
+| `centinela:events:{p}` | stream | parsed events of partition p: `e` event, `b` batch, `i` index, `r` reply stream |
+| `centinela:replies:{replica}` | stream | results the workers return to one API replica |
+| `centinela:topic:{topic}` | stream | broadcast topics such as `decisions` |
+| `centinela:lease:{p}` | string with TTL | the worker that owns partition p |
+| `centinela:partition:{p}` | hash | the owner's figures: events seen, clients, warm |
+
+A client always lands on partition `crc32(client) % partitions`, so its
+window, its history and its decisions live in exactly one worker. crc32 and
+not `hash()`, because Python salts `str` hashes per process.
+
+`RedisBus` implements `agents.bus.Bus` for broadcast topics (`publish` and
+`subscribe`), and `append_events` for the partitioned event streams. A Kafka
+transport would map these one to one: a stream is a topic partition, the
+consumer group is the Kafka consumer group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import zlib
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import redis
+import redis.asyncio as aioredis
+
+from agents.bus import DECISIONS, Bus
+from agents.decisions_store import Decision
+from stream.events import AccessEvent
+
+log = logging.getLogger("centinela.redis")
+
+GROUP = "workers"  # the consumer group on every partition stream
+TOPIC_MAX_LEN = 100_000  # approximate entries kept on a broadcast topic stream
+SEEN_LIMIT = 10_000  # message versions a subscription remembers to skip duplicates
+
+
+class BusError(RuntimeError):
+    """A message cannot travel on the Redis bus (unknown topic, wrong type)."""
+
+
+def partition_of(client: str, partitions: int) -> int:
+    """Return the partition of `client`: crc32 of its UTF-8 bytes modulo `partitions`."""
+    return zlib.crc32(client.encode("utf-8", "surrogatepass")) % partitions
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Names of the streams and keys of one deployment."""
+
+    prefix: str = "centinela"
+
+    def events(self, partition: int) -> str:
+        return f"{self.prefix}:events:{partition}"
+
+    def replies(self, replica: str) -> str:
+        return f"{self.prefix}:replies:{replica}"
+
+    def topic(self, topic: str) -> str:
+        return f"{self.prefix}:topic:{topic}"
+
+    def lease(self, partition: int) -> str:
+        return f"{self.prefix}:lease:{partition}"
+
+    def partition_stats(self, partition: int) -> str:
+        return f"{self.prefix}:partition:{partition}"
+
+
+# Codecs: orjson of the dataclass fields, so any language can read the streams.
+
+
+def encode_event(event: AccessEvent) -> bytes:
+    return orjson.dumps(event)
+
+
+def decode_event(data: bytes) -> AccessEvent:
+    fields = orjson.loads(data)
+    fields["tags"] = tuple(fields.get("tags") or ())
+    return AccessEvent(**fields)
+
+
+def encode_decision(decision: Decision) -> bytes:
+    return orjson.dumps(decision)
+
+
+def decode_decision(data: bytes | str) -> Decision:
+    return Decision(**orjson.loads(data))
+
+
+_CODECS: dict[str, tuple[type, Callable[[Any], bytes], Callable[[bytes], Any]]] = {
+    DECISIONS: (Decision, encode_decision, decode_decision),
+}
+
+
+@dataclass(slots=True)
+class EventEnvelope:
+    """One parsed event on its way to a partition, with what the worker needs to reply."""
+
+    event: AccessEvent
+    batch_id: str
+    index: int
+    reply_to: str
+
+
+class RedisBus(Bus):
+    """Broadcast topics and partitioned event streams on one Redis (asyncio client)."""
+
+    def __init__(self, client: aioredis.Redis, keys: Keys, partitions: int, stream_max_len: int) -> None:
+        self.client = client
+        self.keys = keys
+        self.partitions = partitions
+        self.stream_max_len = stream_max_len
+        self._subscriptions: list[RedisSubscription] = []
+
+    async def publish(self, topic: str, message: Any) -> None:
+        _, encode, _ = _codec(topic, message)
+        await self.client.xadd(
+            self.keys.topic(topic), {"m": encode(message)}, maxlen=TOPIC_MAX_LEN, approximate=True
+        )
+
+    def subscribe(self, topic: str, maxsize: int = 10_000) -> RedisSubscription:
+        subscription = RedisSubscription(self, topic, maxsize)
+        self._subscriptions.append(subscription)
+        return subscription
+
+    async def append_events(self, envelopes: Sequence[EventEnvelope]) -> set[int]:
+        """Append each event to its client's partition stream in one round trip; return the partitions used."""
+        used: set[int] = set()
+        pipe = self.client.pipeline(transaction=False)
+        for envelope in envelopes:
+            partition = partition_of(envelope.event.client, self.partitions)
+            used.add(partition)
+            fields = {
+                "e": encode_event(envelope.event),
+                "b": envelope.batch_id,
+                "i": envelope.index,
+                "r": envelope.reply_to,
+            }
+            pipe.xadd(self.keys.events(partition), fields, maxlen=self.stream_max_len, approximate=True)
+        await pipe.execute()
+        return used
+
+    async def deliver_local(self, topic: str, messages: Sequence[Any]) -> None:
+        """Hand `messages` to this process's subscriptions of `topic` now; the stream copies are then skipped.
+
+        The API replica calls this with a batch's decisions before it answers
+        the batch, so its feeds show a decision before the result that caused it.
+        """
+        for subscription in list(self._subscriptions):
+            if subscription.topic == topic:
+                for message in messages:
+                    await subscription.offer(message)
+
+    async def close(self) -> None:
+        for subscription in list(self._subscriptions):
+            subscription.close()
+        await self.client.aclose()
+
+    def _unsubscribe(self, subscription: RedisSubscription) -> None:
+        if subscription in self._subscriptions:
+            self._subscriptions.remove(subscription)
+
+
+def _codec(topic: str, message: Any) -> tuple[type, Callable[[Any], bytes], Callable[[bytes], Any]]:
+    codec = _CODECS.get(topic)
+    if codec is None:
+        raise BusError(f"topic {topic!r} cannot travel on the Redis bus; accepted topics: {', '.join(_CODECS)}")
+    if message is not None and not isinstance(message, codec[0]):
+        raise BusError(f"topic {topic!r} carries {codec[0].__name__} messages, got {type(message).__name__}")
+    return codec
+
+
+class RedisSubscription:
+    """Every message of one broadcast topic published after `subscribe`, in order.
+
+    A reader task XREADs the topic stream into a bounded queue; when the queue
+    is full the reader waits, and Redis keeps the entries meanwhile.
+    """
+
+    def __init__(self, bus: RedisBus, topic: str, maxsize: int) -> None:
+        _codec(topic, None)
+        self._bus = bus
+        self.topic = topic
+        self.queue: asyncio.Queue[Any] = asyncio.Queue(maxsize)
+        # Start after "now" by the Redis ID clock (milliseconds). NOTE: with a client clock
+        # ahead of the Redis server's, the first messages after `subscribe` can be missed.
+        self._last_id = f"{int(time.time() * 1000)}-0"
+        self._seen: OrderedDict[tuple[Any, ...], None] = OrderedDict()
+        self._task: asyncio.Task[None] | None = asyncio.get_running_loop().create_task(self._read())
+
+    async def offer(self, message: Any) -> None:
+        """Queue `message` unless this subscription already received the same version of it."""
+        key = _version(message)
+        if key in self._seen:
+            return
+        self._seen[key] = None
+        if len(self._seen) > SEEN_LIMIT:
+            self._seen.popitem(last=False)
+        await self.queue.put(message)
+
+    async def _read(self) -> None:
+        stream = self._bus.keys.topic(self.topic)
+        decode = _CODECS[self.topic][2]
+        while True:
+            try:
+                answer = await self._bus.client.xread({stream: self._last_id}, count=500, block=1000)
+            except redis.RedisError as exc:
+                log.warning("reading topic %s failed: %s; retrying in 1 s", self.topic, exc)
+                await asyncio.sleep(1.0)
+                continue
+            for _, entries in answer or ():
+                for entry_id, fields in entries:
+                    self._last_id = entry_id
+                    await self.offer(decode(fields[b"m"]))
+
+    async def get(self) -> Any:
+        return await self.queue.get()
+
+    def task_done(self) -> None:
+        self.queue.task_done()
+
+    async def join(self) -> None:
+        await self.queue.join()
+
+    def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        self._bus._unsubscribe(self)
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        while True:
+            yield await self.queue.get()
+
+
+def _version(message: Any) -> tuple[Any, ...]:
+    if isinstance(message, Decision):
+        return (message.id, message.extensions, message.action, message.until)
+    return (id(message),)
+
+
+# Leases: a partition belongs to the worker whose name is stored under its lease key.
+
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+class Lease:
+    """Ownership of one partition: a key holding the owner's name that expires unless renewed.
+
+    NOTE: there is no fencing token. An owner paused for longer than the TTL
+    (a long GC or a stopped VM) keeps processing until its next `renew` fails,
+    so for that moment two workers may score the same partition.
+    """
+
+    def __init__(self, client: redis.Redis, keys: Keys, partition: int, owner: str, ttl: float) -> None:
+        self.client = client
+        self.key = keys.lease(partition)
+        self.partition = partition
+        self.owner = owner
+        self.ttl_ms = max(1, int(ttl * 1000))
+        self._renew = client.register_script(_RENEW)
+        self._release = client.register_script(_RELEASE)
+
+    def acquire(self) -> bool:
+        return bool(self.client.set(self.key, self.owner, nx=True, px=self.ttl_ms))
+
+    def renew(self) -> bool:
+        return bool(self._renew(keys=[self.key], args=[self.owner, self.ttl_ms]))
+
+    def release(self) -> None:
+        with contextlib.suppress(redis.RedisError):
+            self._release(keys=[self.key], args=[self.owner])
+
+    def holder(self) -> str | None:
+        value = self.client.get(self.key)
+        return None if value is None else value.decode()
