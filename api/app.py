@@ -5,11 +5,15 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from agents.runtime import Runtime
+from api.auth import KeyRing
 from api.limits import BodySizeLimit
+from api.ratelimit import RateLimiter, WebSocketGuard, guard, websocket_hard_limit
 from api.routes import analyze, dashboard, decisions, health, stream
 from config.settings import Settings, get_settings
 
@@ -24,12 +28,25 @@ Send a batch to `POST /analyze`; list and lift decisions under `/decisions`.
 """
 
 
+def make_runtime(settings: Settings) -> Any:
+    """Return the in-process runtime, or the Redis one when `redis_url` is set (docs/scaling.md)."""
+    if settings.redis_url is None:
+        return Runtime(settings)
+    from agents.redis_runtime import RedisRuntime
+
+    return RedisRuntime(settings)
+
+
+async def analysis_timeout(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=504)
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        service = runtime or Runtime(settings)
+        service = runtime or make_runtime(settings)
         app.state.service = service
         app.state.metrics_registry = service.metrics.registry
         await service.start()
@@ -39,11 +56,30 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         finally:
             await service.stop()
 
-    app = FastAPI(title="Centinela", version=health.VERSION, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="Centinela",
+        version=health.VERSION,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        dependencies=[Depends(guard)],  # API key, role and rate limit on every route (api/auth.py)
+    )
+    if settings.redis_url is not None:
+        from agents.redis_runtime import AnalysisTimeout
+
+        app.add_exception_handler(AnalysisTimeout, analysis_timeout)
+    app.state.keyring = KeyRing.from_settings(settings)
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
     app.include_router(analyze.router, tags=["analysis"])
     app.include_router(decisions.router, tags=["decisions"])
     app.include_router(health.router, tags=["operations"])
     app.include_router(stream.router, tags=["streaming"])
     app.include_router(dashboard.router, tags=["dashboard"])
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        WebSocketGuard,
+        keyring=app.state.keyring,
+        max_bytes=websocket_hard_limit(settings),
+        rate=settings.websocket_messages_per_second,
+        burst=settings.websocket_burst,
+    )
     return app

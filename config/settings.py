@@ -64,11 +64,11 @@ class Settings(BaseSettings):
     )
     api_keys_file: Path | None = Field(None, description="File with one name:key:role entry per line.")
     metrics_public: bool = Field(False, description="Serve /metrics without a key even when keys are set.")
-    rate_limit_per_second: float = Field(20.0, gt=0, description="HTTP requests per second per key or address.")
-    rate_limit_burst: int = Field(40, ge=1, description="Requests a key or address may send at once.")
+    rate_limit_per_second: float = Field(50.0, gt=0, description="HTTP requests per second per key or address.")
+    rate_limit_burst: int = Field(100, ge=1, description="Requests a key or address may send at once.")
     websocket_max_message_bytes: int = Field(1024 * 1024, ge=1024, description="Largest websocket message.")
-    websocket_messages_per_second: float = Field(50.0, gt=0, description="Websocket messages per second per key.")
-    websocket_burst: int = Field(100, ge=1, description="Websocket messages a key may send at once.")
+    websocket_messages_per_second: float = Field(1000.0, gt=0, description="Websocket messages per second per key.")
+    websocket_burst: int = Field(2000, ge=1, description="Websocket messages a key may send at once.")
 
     # Snapshots and shutdown
     snapshot_key: SecretStr | None = Field(None, description="HMAC-SHA256 key that signs and verifies snapshots.")
