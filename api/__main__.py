@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
 
 import uvicorn
 
+from agents.logging_setup import configure_logging
 from api.app import create_app
+from api.auth import KeyConfigError, KeyRing, check_bind
+from api.ratelimit import websocket_hard_limit
 from config.settings import Settings
 
 
@@ -19,8 +21,19 @@ def main(argv: list[str] | None = None) -> None:
 
     overrides = {key: value for key, value in (("host", args.host), ("port", args.port)) if value is not None}
     settings = Settings(**overrides)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+    configure_logging(settings)
+    try:
+        check_bind(settings.host, KeyRing.from_settings(settings))
+    except KeyConfigError as exc:
+        parser.error(str(exc))
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        log_config=None,  # keep the handlers of configure_logging (escaped text or JSON)
+        ws_max_size=websocket_hard_limit(settings),
+    )
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import logging
 import re
 from dataclasses import dataclass
@@ -228,3 +229,23 @@ def _deny(websocket: bool, code: int, detail: str, address: str, method: str, pa
         raise WebSocketException(code=status.WS_1008_POLICY_VIOLATION, reason=detail[:120])
     headers = {"WWW-Authenticate": HEADER} if code == status.HTTP_401_UNAUTHORIZED else None
     raise HTTPException(code, detail=detail, headers=headers)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(host: str, keyring: KeyRing) -> None:
+    """Raise KeyConfigError when `host` is not a loopback address and no API key is configured."""
+    if keyring.enabled or is_loopback(host):
+        return
+    raise KeyConfigError(
+        f"will not listen on {host!r} with no API keys: without CENTINELA_API_KEYS or "
+        "CENTINELA_API_KEYS_FILE the service is open to anyone who reaches it, so it only binds to "
+        "loopback (127.0.0.1 or ::1). Configure keys, or set CENTINELA_HOST=127.0.0.1"
+    )
