@@ -33,7 +33,7 @@ import re
 import statistics
 import time
 from collections import Counter, OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -44,7 +44,7 @@ from agents.messages import ScoredEvent
 from agents.policy import ACTION_RANK, SEVERITIES, Policy, Scenario, format_duration
 from agents.webhook import WebhookNotifier
 from config.settings import Settings, get_settings
-from stream.features import is_failed_login
+from stream.features import LOGIN_PATH, is_failed_login
 from stream.signals import SCANNER_UA
 
 logger = logging.getLogger("centinela.decision")
@@ -96,6 +96,7 @@ class ClientState:
     user_agent: str | None = None
     failed_logins: int = 0
     requests: int = 0
+    distinct_users: int = 0
     max_score: float = 0.0
     anomalous: deque[float] = field(default_factory=deque)
 
@@ -152,6 +153,18 @@ class SiteBaseline:
     def active_clients(self) -> int:
         return len(self._rates)
 
+    def clients_in(self, cidr: str) -> int:
+        """Count the tracked clients inside `cidr`; this scans them all, so call it rarely."""
+        network = ipaddress.ip_network(cidr)
+        count = 0
+        for client in self._rates:
+            try:
+                if ipaddress.ip_address(client) in network:
+                    count += 1
+            except ValueError:
+                continue
+        return count
+
     def _expire(self, now: float) -> None:
         # Insertion order follows arrival, so the front contains the longest idle clients.
         # Note: with unordered timestamps a few idle clients may stay one refresh longer.
@@ -173,6 +186,7 @@ class EndpointWindow:
     under_attack: bool = False
     ranges: Counter[str] = field(default_factory=Counter)
     ranged: set[str] = field(default_factory=set)
+    range_checked: dict[str, int] = field(default_factory=dict)
 
     def add(self, now: float, client: str, user: str, window: float) -> None:
         self.events.append((now, client, user))
@@ -339,9 +353,15 @@ class DecisionAgent:
         stats = scored.stats
         state.failed_logins = stats.failed_logins
         state.requests = stats.requests
+        state.distinct_users = stats.distinct_users
         state.user_agent = scored.event.user_agent_original
-        # The same test the ingestion agent counts `stats.failed_logins` with.
-        return is_failed_login(scored.event)
+        # The ingestion agent counts every 403 as a failed login, so a scanner hitting forbidden
+        # files would look like a password guesser. Only a 401 or a login-like path counts here.
+        # NOTE: `stats.failed_logins` still includes those 403s, so the counts in reasons can be high.
+        event = scored.event
+        if not is_failed_login(event):
+            return False
+        return event.http_response_status_code == 401 or LOGIN_PATH.search(event.url_path or "") is not None
 
     def _may_fire(self, scored: ScoredEvent) -> bool:
         """Cheap pre-check: could any non-login scenario fire on this event?"""
@@ -449,8 +469,11 @@ class DecisionAgent:
         now = event.timestamp
         endpoint = event.url_path or "-"
         window = self.logins.add(endpoint, now, subject.client, event.user_name)
-        attacked = len(window.events) >= config.endpoint_failed_logins and (
-            len(window.clients) >= config.endpoint_clients or len(window.users) >= config.endpoint_users
+        # Once under attack, the endpoint stays so until it falls below half the thresholds,
+        # so a campaign whose pace wavers around the threshold is followed throughout.
+        scale = 0.5 if window.under_attack else 1.0
+        attacked = len(window.events) >= scale * config.endpoint_failed_logins and (
+            len(window.clients) >= scale * config.endpoint_clients or len(window.users) >= scale * config.endpoint_users
         )
         if not attacked:
             if window.under_attack:
@@ -458,6 +481,7 @@ class DecisionAgent:
                 window.under_attack = False
                 window.ranges.clear()
                 window.ranged.clear()
+                window.range_checked.clear()
             return
 
         if window.under_attack:
@@ -492,7 +516,7 @@ class DecisionAgent:
         if state is None or attempts < config.participant_failed_logins:
             return None
         share = state.failed_logins / max(state.requests, 1)
-        if share < config.participant_login_share:
+        if share < config.participant_login_share and state.distinct_users < config.participant_distinct_users:
             return None
         if self._suppressed(client, "credential_stuffing", config.action, now):
             return None
@@ -530,18 +554,25 @@ class DecisionAgent:
                     "share of requests",
                     "threshold",
                 ),
+                _evidence(
+                    "client_distinct_users",
+                    state.distinct_users,
+                    config.participant_distinct_users,
+                    f"per {window_s} s",
+                    "threshold",
+                ),
             ],
             [
                 f"Ataque de relleno de credenciales contra {path}: {len(window.events)} inicios de sesión fallidos "
                 f"desde {len(window.clients)} clientes contra {len(window.users)} usuarios en {window_s} s.",
-                f"{client} participa con {attempts} intentos fallidos y el {share:.0%} de sus peticiones son "
-                f"inicios de sesión fallidos.",
+                f"{client} participa con {attempts} intentos fallidos contra {state.distinct_users} usuarios, "
+                f"y el {share:.0%} de sus peticiones son inicios de sesión fallidos.",
             ],
             [
                 f"Credential stuffing against {path}: {len(window.events)} failed logins from "
                 f"{len(window.clients)} clients against {len(window.users)} users in {window_s} s.",
-                f"{client} took part with {attempts} failed attempts, and {share:.0%} of its requests are "
-                f"failed logins.",
+                f"{client} took part with {attempts} failed attempts against {state.distinct_users} users, "
+                f"and {share:.0%} of its requests are failed logins.",
             ],
         )
 
@@ -559,29 +590,51 @@ class DecisionAgent:
             network = _network_of(finding.value)
             if network is not None:
                 window.ranges[network] += 1
-        crowded = [net for net, count in window.ranges.items() if count >= config.range_min_clients]
-        for network in crowded:
-            if self._suppressed(network, "credential_stuffing", config.range_action, now):
+        for network, count in window.ranges.items():
+            # Each range is weighed again only when it gains a participant.
+            if count < config.range_min_clients or window.range_checked.get(network) == count:
                 continue
+            window.range_checked[network] = count
             if self._range_exempt(network):
                 continue
-            count = window.ranges[network]
-            path = quote(endpoint)
-            return Finding(
-                scenario="credential_stuffing",
-                action=config.range_action,
-                severity=config.severity,
-                duration=config.range_duration,
-                confidence=_confidence(count / config.range_min_clients, None),
-                evidence=[_evidence("clients_in_range", count, config.range_min_clients, "clients", "threshold")],
-                reasons_es=[
-                    f"{count} clientes de la red {network} participan en el relleno de credenciales contra {path}."
-                ],
-                reasons_en=[f"{count} clients in {network} take part in the credential stuffing against {path}."],
-                value=network,
-                scope="range",
-            )
+            active = max(self.baseline.clients_in(network), count)
+            if count / active < config.range_min_share:
+                continue
+            if self._suppressed(network, "credential_stuffing", config.range_action, now):
+                continue
+            return self._range_of(network, count, active, endpoint)
         return None
+
+    def _range_of(self, network: str, count: int, active: int, endpoint: str) -> Finding:
+        config = self.policy.scenarios.credential_stuffing
+        path = quote(endpoint)
+        return Finding(
+            scenario="credential_stuffing",
+            action=config.range_action,
+            severity=config.severity,
+            duration=config.range_duration,
+            confidence=_confidence(count / config.range_min_clients, None),
+            evidence=[
+                _evidence("clients_in_range", count, config.range_min_clients, "clients", "threshold"),
+                _evidence(
+                    "participant_share_in_range",
+                    count / active,
+                    config.range_min_share,
+                    f"of {active} active clients",
+                    "threshold",
+                ),
+            ],
+            reasons_es=[
+                f"{count} de los {active} clientes activos de la red {network} participan en el relleno de "
+                f"credenciales contra {path}."
+            ],
+            reasons_en=[
+                f"{count} of the {active} active clients in {network} take part in the credential stuffing "
+                f"against {path}."
+            ],
+            value=network,
+            scope="range",
+        )
 
     def _check_scanning(self, scored: ScoredEvent, subject: Subject, findings: list[Finding]) -> None:
         config = self.policy.scenarios.scanning
@@ -942,7 +995,7 @@ class DecisionAgent:
         return any(network.overlaps(other) for other in (*self._never, *self._allowed))
 
 
-def _is_scanner(features: dict[str, float], user_agent: str | None) -> bool:
+def _is_scanner(features: Mapping[str, float], user_agent: str | None) -> bool:
     """Tell whether the user agent names a known scanner (sqlmap, Nikto, Nuclei, zgrab...)."""
     flag = features.get("ua_scanner")
     if flag is not None:

@@ -12,14 +12,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents.bus import RAW, SCORED, Bus
-from agents.messages import ScoredEvent
+from agents.messages import FeatureRow, ScoredEvent
 from config.settings import Settings
 from stream.detector import Detector
 from stream.events import AccessEvent
 from stream.features import MODEL_FEATURES, FeatureExtractor
 from stream.parsers import ParseResult, parse_batch
+from stream.supervised import TunedModel
+from stream.supervised import load as load_tuned
 
 log = logging.getLogger("centinela.ingestion")
+
+FEATURE_INDEX = {name: i for i, name in enumerate(MODEL_FEATURES)}
 
 
 @dataclass(slots=True)
@@ -50,6 +54,11 @@ class IngestionAgent:
         )
         self.events_seen = 0
         self.parse_errors = 0
+        # A tuned model (`python -m replay tune`) replaces the score and the threshold.
+        self.tuned: TunedModel | None = load_tuned(settings.tuned_path) if settings.tuned_path else None
+        self.threshold = self.tuned.threshold if self.tuned else settings.anomaly_percentile
+        if self.tuned is not None:
+            log.info("tuned model loaded from %s, threshold %.3f", settings.tuned_path, self.threshold)
 
     def parse(self, batch: RawBatch) -> ParseResult:
         return parse_batch(
@@ -70,9 +79,11 @@ class IngestionAgent:
         raw = self.detector.score_learn(matrix)
         calibrated = self.detector.calibrate(raw)
         self.detector.remember(raw)
-        threshold = self.settings.anomaly_percentile
+        if self.tuned is not None:
+            calibrated = self.tuned.score(matrix, calibrated)
+        threshold = self.threshold
 
-        names = MODEL_FEATURES
+        index = FEATURE_INDEX
         rows = matrix.tolist()
         out = []
         for i, event in enumerate(events):
@@ -80,7 +91,7 @@ class IngestionAgent:
             out.append(
                 ScoredEvent(
                     event=event,
-                    features=dict(zip(names, rows[i], strict=True)),
+                    features=FeatureRow(rows[i], index),
                     stats=stats[i],
                     score=score,
                     raw_score=None if warming else float(raw[i]),

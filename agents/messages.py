@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,33 @@ class ClientStats:
         return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
 
 
+class FeatureRow(Mapping[str, float]):
+    """Read-only name → value view over one row of the feature matrix.
+
+    Building a dict per event costs more than scoring it, so the row stays a
+    list and names are looked up through a shared index.
+    """
+
+    __slots__ = ("_index", "_values")
+
+    def __init__(self, values: list[float], index: dict[str, int]) -> None:
+        self._values = values
+        self._index = index
+
+    def __getitem__(self, name: str) -> float:
+        return self._values[self._index[name]]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        position = self._index.get(name)
+        return default if position is None else self._values[position]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+
 @dataclass(slots=True)
 class ScoredEvent:
     """One event after the ingestion agent: its features, window stats and anomaly score.
@@ -38,7 +66,7 @@ class ScoredEvent:
     """
 
     event: AccessEvent
-    features: dict[str, float]
+    features: Mapping[str, float]
     stats: ClientStats
     score: float | None
     raw_score: float | None
