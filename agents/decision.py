@@ -356,12 +356,14 @@ class DecisionAgent:
         state.distinct_users = stats.distinct_users
         state.user_agent = scored.event.user_agent_original
         # The ingestion agent counts every 403 as a failed login, so a scanner hitting forbidden
-        # files would look like a password guesser. Only a 401 or a login-like path counts here.
-        # NOTE: `stats.failed_logins` still includes those 403s, so the counts in reasons can be high.
+        # pages would look like a password guesser. Only a 401 or a POST to a login-like path
+        # counts here. NOTE: `stats.failed_logins` still includes those 403s.
         event = scored.event
         if not is_failed_login(event):
             return False
-        return event.http_response_status_code == 401 or LOGIN_PATH.search(event.url_path or "") is not None
+        if event.http_response_status_code == 401:
+            return True
+        return event.http_request_method == "POST" and LOGIN_PATH.search(event.url_path or "") is not None
 
     def _may_fire(self, scored: ScoredEvent) -> bool:
         """Cheap pre-check: could any non-login scenario fire on this event?"""

@@ -100,14 +100,16 @@ class CredentialStuffing(Scenario):
     client_distinct_users: int = Field(default=5, gt=1)
     client_failed_logins: int = Field(default=5, gt=0)
     # Many clients failing on one login endpoint.
-    endpoint_failed_logins: int = Field(default=30, gt=0)
-    endpoint_clients: int = Field(default=10, gt=1)
-    endpoint_users: int = Field(default=20, gt=1)
+    endpoint_failed_logins: int = Field(default=15, gt=0)
+    endpoint_clients: int = Field(default=5, gt=1)
+    endpoint_users: int = Field(default=10, gt=1)
     participant_failed_logins: int = Field(default=2, gt=0)
     participant_login_share: Share = 0.8
+    participant_distinct_users: int = Field(default=3, gt=1)
     max_endpoints: int = Field(default=1024, gt=0)
     # Several participants in one /24 (IPv4) or /64 (IPv6).
     range_min_clients: int = Field(default=3, ge=0)
+    range_min_share: Share = 0.5
     range_action: Action = "rate_limit"
     range_duration: Duration = parse_duration("1h")
     action: Action = "block"
@@ -137,7 +139,7 @@ class InjectionAttempt(Scenario):
 
 
 class Flood(Scenario):
-    rate_per_min: float = Field(default=600.0, gt=0)
+    rate_per_min: float = Field(default=300.0, gt=0)
     baseline_factor: float = Field(default=20.0, gt=1)
     min_requests: int = Field(default=100, gt=0)
     min_active_clients: int = Field(default=3, gt=0)

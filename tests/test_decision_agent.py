@@ -214,6 +214,16 @@ def test_decision_one_below_threshold_is_silent(events: Callable[[], list[Scored
     assert named == []
 
 
+def test_decision_forbidden_pages_not_brute_force() -> None:
+    agent, _ = make_agent()
+    events = []
+    for i in range(20):
+        stats = ClientStats(requests=i + 1, failed_logins=i + 1, share_4xx=1.0, distinct_paths=2)
+        path = "/login" if i % 2 else "/admin"
+        events.append(make_scored(ts=T0 + i, path=path, status=403, stats=stats))
+    assert feed(agent, events) == []
+
+
 def test_decision_brute_force_fires_at_threshold_event() -> None:
     agent, _ = make_agent()
     events = brute_force_events()
@@ -253,7 +263,7 @@ def test_decision_flood_ignored_when_site_is_busy() -> None:
 
 def test_decision_flood_needs_absolute_floor() -> None:
     agent, _ = make_agent()
-    quick = make_scored(ts=T0 + 1, stats=ClientStats(requests=300, rate_per_min=300.0))
+    quick = make_scored(ts=T0 + 1, stats=ClientStats(requests=250, rate_per_min=250.0))
     assert feed(agent, [*benign_site(rate=1.0), quick]) == []
 
 
@@ -337,6 +347,38 @@ def test_decision_stuffing_range_throttled() -> None:
     assert [d.value for d in ranges] == ["192.0.2.0/24"]
     assert ranges[0].action == "rate_limit"
     assert ranges[0].to_crowdsec()["scope"] == "Range"
+
+
+def test_decision_stuffing_range_skipped_among_customers() -> None:
+    agent, store = make_agent()
+    customers = benign_site(T0, clients=30)  # 198.51.100.1 .. 198.51.100.30
+    bots = [f"198.51.100.{i}" for i in range(101, 113)]
+    feed(agent, [*customers, *stuffing_wave(bots, start=T0 + 1)])
+    assert len(store.find(scenario="credential_stuffing", scope="ip", now=T0)) == 12
+    assert store.find(scope="range", now=T0) == []
+
+
+def test_decision_stuffing_participant_by_distinct_users() -> None:
+    agent, store = make_agent()
+    bots = [f"192.0.2.{i}" for i in range(1, 13)]
+    wave = stuffing_wave(bots)
+    # This bot browses a little too (share 3/10), but tries a new account every time.
+    stats = ClientStats(requests=10, failed_logins=3, distinct_users=3, share_4xx=0.3)
+    wave += [failed_login("198.51.100.60", T0 + 11 + i, user=f"other{i}", stats=stats) for i in range(3)]
+    feed(agent, wave)
+    assert [d.value for d in store.find(value="198.51.100.60", now=T0)] == ["198.51.100.60"]
+
+
+def test_decision_stuffing_endpoint_stays_attacked() -> None:
+    agent, store = make_agent()
+    bots = [f"192.0.2.{i}" for i in range(1, 13)]
+    feed(agent, stuffing_wave(bots))
+    # At T0 + 66.5 the first two rounds have left the window: 14 failed logins remain, below
+    # the threshold of 15 but above half of it, so the endpoint is still under attack.
+    late = ClientStats(requests=2, failed_logins=2, distinct_users=2, share_4xx=1.0)
+    events = [failed_login("203.0.113.99", T0 + 66 + i / 2, user=f"late{i}", stats=late) for i in range(2)]
+    feed(agent, events)
+    assert [d.scenario for d in store.find(value="203.0.113.99", now=T0)] == ["credential_stuffing"]
 
 
 def test_decision_stuffing_range_disabled() -> None:
