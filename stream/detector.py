@@ -8,12 +8,13 @@ events look normal. The per-client window features exist for that reason,
 since they make a burst stand out even when the trees have seen it.
 
 Raw HST scores are compressed (normal traffic sits in a narrow band), so each
-raw score is calibrated against the last `reference_size` raw scores: the
-calibrated score is the share of reference scores strictly below it, and an
-event is anomalous when that share reaches the configured percentile.
+raw score is calibrated against a reference of recent raw scores (see
+`stream.calibration`): the calibrated score is the share of reference scores
+strictly below it, and an event is anomalous when that share reaches the
+configured percentile.
 
 Example:
-    >>> det = Detector(n_trees=5, height=4, window_size=10, reference_size=100)
+    >>> det = Detector(n_trees=5, height=4, window_size=10, reference_size=100, reference_every=1)
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> _ = det.score_learn(rng.uniform(0.4, 0.6, size=(200, 3)))
@@ -26,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 from river.anomaly import HalfSpaceTrees
 
+from stream.calibration import ScoreCalibrator
 from stream.features import MODEL_FEATURES
 
 
@@ -34,25 +36,28 @@ class Detector:
         self,
         n_trees: int = 25,
         height: int = 8,
-        window_size: int = 1000,
+        window_size: int = 4000,
         seed: int = 42,
         reference_size: int = 5000,
         features: tuple[str, ...] = MODEL_FEATURES,
+        reference_every: int = 10,
     ) -> None:
         self.features = features
         self.model = HalfSpaceTrees(n_trees=n_trees, height=height, window_size=window_size, seed=seed)
-        self.reference = np.empty(reference_size, dtype=np.float64)
-        self.reference_fill = 0
-        self.reference_pos = 0
+        self.calibrator = ScoreCalibrator(reference_size, reference_every)
         self.events_seen = 0
-        self._sorted_reference: np.ndarray | None = None
         self._engine = _make_engine(self.model, features)
+
+    @property
+    def reference_fill(self) -> int:
+        """Raw scores currently in the calibration reference."""
+        return self.calibrator.fill
 
     @property
     def warming_up(self) -> bool:
         """True until the trees have a complete reference window and some scores to calibrate with."""
         first_window = getattr(self._engine, "first_window", self.model._first_window)
-        return bool(first_window) or self.reference_fill < min(100, len(self.reference))
+        return bool(first_window) or self.reference_fill < min(100, len(self.calibrator.reference))
 
     def score_learn(self, rows: np.ndarray) -> np.ndarray:
         """Score each row, then learn it, in order; return raw HST scores (high = anomalous)."""
@@ -64,30 +69,11 @@ class Detector:
 
     def calibrate(self, raw: np.ndarray) -> np.ndarray:
         """Return, for each raw score, the share of reference scores strictly below it."""
-        reference = self._sorted()
-        if len(reference) == 0:
-            return np.zeros(len(raw))
-        return np.searchsorted(reference, raw, side="left") / len(reference)
+        return self.calibrator.calibrate(raw)
 
     def remember(self, raw: np.ndarray) -> None:
-        """Add scored events to the calibration reference (a ring of recent raw scores)."""
-        size = len(self.reference)
-        raw = raw[-size:]
-        end = self.reference_pos + len(raw)
-        if end <= size:
-            self.reference[self.reference_pos : end] = raw
-        else:
-            first = size - self.reference_pos
-            self.reference[self.reference_pos :] = raw[:first]
-            self.reference[: end - size] = raw[first:]
-        self.reference_pos = end % size
-        self.reference_fill = min(size, self.reference_fill + len(raw))
-        self._sorted_reference = None
-
-    def _sorted(self) -> np.ndarray:
-        if self._sorted_reference is None:
-            self._sorted_reference = np.sort(self.reference[: self.reference_fill])
-        return self._sorted_reference
+        """Add scored events to the calibration reference (a sampled ring of recent raw scores)."""
+        self.calibrator.remember(raw)
 
     def __getstate__(self) -> dict[str, object]:
         # The fast engine keeps the masses in arrays; River's nodes must hold them before pickling.
@@ -96,10 +82,15 @@ class Detector:
             sync()
         state = self.__dict__.copy()
         state["_engine"] = None
-        state["_sorted_reference"] = None
         return state
 
     def __setstate__(self, state: dict[str, object]) -> None:
+        if "calibrator" not in state:
+            # Snapshots from before `stream.calibration` kept the ring on the detector itself.
+            calibrator = ScoreCalibrator(len(state["reference"]), 1)  # type: ignore[arg-type]
+            calibrator.remember(np.asarray(state["reference"])[: state["reference_fill"]])  # type: ignore[index]
+            state = {key: value for key, value in state.items() if not key.startswith(("reference", "_sorted"))}
+            state["calibrator"] = calibrator
         self.__dict__.update(state)
         self._engine = _make_engine(self.model, self.features)
 
