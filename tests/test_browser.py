@@ -166,7 +166,7 @@ def test_browser_shows_block_after_replay(browser: Browser, service: str, tmp_pa
 def test_browser_shows_payloads_as_text(browser: Browser, service: str) -> None:
     page, watch = open_dashboard(browser, service)
     hostile = (
-        f'203.0.113.200 - - [11/Mar/2024:09:00:00 -0300] "GET /buscar/{SCRIPT_PAYLOAD} HTTP/1.1" 404 312 '
+        f'203.0.113.200 - - [11/Mar/2024:00:45:00 -0300] "GET /buscar/{SCRIPT_PAYLOAD} HTTP/1.1" 404 312 '
         f'"-" "{IMG_PAYLOAD.replace(chr(34), chr(92) + chr(34))}"'
     )
     rejected = f"not a log line {IMG_PAYLOAD}"

@@ -33,10 +33,13 @@ export function updateTopClients(table, emptyHint, clients) {
   fillTable(table, rows, emptyHint);
 }
 
-// Format epoch seconds as "HH:MM:SS" in UTC, with the date in front when `withDate` is set.
+// Format epoch seconds as "HH:MM:SS" in UTC ("HH:MM" on whole minutes), or with the date when `withDate` is set.
 function utcTime(seconds, withDate) {
   const iso = new Date(seconds * 1000).toISOString();
-  return withDate ? `${iso.slice(0, 10)} ${iso.slice(11, 19)}` : iso.slice(11, 19);
+  if (withDate) {
+    return `${iso.slice(0, 10)} ${iso.slice(11, 19)}`;
+  }
+  return seconds % 60 === 0 ? iso.slice(11, 16) : iso.slice(11, 19);
 }
 
 // A uPlot line chart of the max and mean score per log second, with the threshold as a dashed line.
@@ -105,7 +108,7 @@ export class Timeline {
         { label: t("series_threshold"), stroke: "#e3b341", width: 1.5, dash: [6, 4], points: { show: false } },
       ],
       axes: [
-        { ...axis, values: (plot, ticks) => ticks.map((tick) => utcTime(tick, false)) },
+        { ...axis, space: 70, values: (plot, ticks) => ticks.map((tick) => utcTime(tick, false)) },
         { ...axis, values: (plot, ticks) => ticks.map((tick) => tick.toFixed(2)) },
       ],
       legend: { live: true },
