@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from agents.policy import ACTION_RANK
 from replay.targets import Outcome
 
 THREAT_ACTIONS = frozenset({"alert", "rate_limit", "block"})
@@ -29,6 +30,22 @@ class ClientTally:
     events: int = 0
     anomalies: int = 0
     max_score: float | None = None
+
+
+def strongest_per_client(decisions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Keep one decision per client of a batch, the strongest (the later one on a tie), as POST /analyze does.
+
+    NOTE: /analyze reports only this one, so the websocket and in-process
+    replays reduce their batches the same way to give the same summary. A
+    weaker decision made in the same batch for the same client (for example
+    an alert before a block, or a range rate limit) is left out of the counts.
+    """
+    best: dict[str, dict[str, Any]] = {}
+    for decision in decisions:
+        current = best.get(decision["client"])
+        if current is None or ACTION_RANK[decision["action"]] >= ACTION_RANK[current["action"]]:
+            best[decision["client"]] = decision
+    return list(best.values())
 
 
 class Summary:
@@ -63,7 +80,7 @@ class Summary:
             if len(self.rejected_lines) < MAX_REJECTED_LISTED:
                 line = error["line"]
                 self.rejected_lines.append({"line": line, "reason": error["reason"], "excerpt": excerpts.get(line, "")})
-        for decision in outcome.decisions:
+        for decision in strongest_per_client(outcome.decisions):
             self.decision_updates += 1
             self._decisions[decision["id"]] = decision
 
