@@ -5,7 +5,7 @@ names). In the text format a CR, LF or ANSI escape sequence in such a string
 could start a fake log line or repaint a terminal, so `EscapingFormatter`
 rewrites every control character of the message as a visible escape (`\\r`,
 `\\n`, `\\x1b`, `\\u2028`). Tracebacks keep their line breaks, but each
-continuation line is indented so no text can pose as a new record. In the
+of their lines starts with `    | ` so no text can pose as a new record. In the
 JSON format (`CENTINELA_LOG_FORMAT=json`) each record is one `orjson` object,
 whose encoding escapes control characters by construction.
 """
@@ -70,8 +70,7 @@ class EscapingFormatter(logging.Formatter):
 
     @staticmethod
     def _indent(text: str) -> str:
-        lines = [escape_control(line) for line in text.splitlines()]
-        return ("\n" + CONTINUATION).join(lines)
+        return "\n".join(CONTINUATION + escape_control(line) for line in text.splitlines())
 
 
 class JsonFormatter(logging.Formatter):

@@ -56,11 +56,12 @@ def in_process_settings(state_dir: Path) -> Settings:
 class Service:
     """A `python -m api` subprocess on a free loopback port."""
 
-    def __init__(self, state_dir: Path, log_path: Path) -> None:
+    def __init__(self, state_dir: Path, log_path: Path, extra_env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {key: value for key, value in os.environ.items() if not key.startswith("CENTINELA_")}
         env.update(service_env(state_dir))
+        env.update(extra_env or {})
         self.log = log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "api", "--port", str(self.port)],
