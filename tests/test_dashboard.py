@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from starlette.websockets import WebSocketDisconnect
 
 from agents.clock import StreamClock
 from agents.decisions_store import DecisionStore
@@ -177,7 +178,7 @@ def test_stats_feed_reports_analyzed_batch(client: TestClient) -> None:
     assert stats["type"] == "stats"
     assert stats["events_total"] >= 1500
     assert stats["anomalies_total"] >= sum(event["anomalous"] for event in verdict["events"])
-    assert stats["threshold"] == pytest.approx(0.995)
+    assert stats["threshold"] == client.app.state.service.settings.anomaly_percentile
     assert stats["active_decisions"] == len(client.get("/decisions", params={"limit": 10_000}).json())
     assert 0 < len(stats["timeline"]) <= TIMELINE_POINTS
     times = [point["t"] for point in stats["timeline"]]
@@ -308,3 +309,23 @@ def test_offline_docs_served_from_vendored_swagger(tmp_path_factory: pytest.Temp
         policy = response.headers["content-security-policy"]
         assert f"'sha256-{digest}'" in policy
         assert "script-src 'self' 'sha256-" in policy
+
+
+def test_stats_feed_needs_key_when_keys_set(tmp_path_factory: pytest.TempPathFactory) -> None:
+    key = "dashboard-test-key-0123456789"
+    guarded = Settings(
+        state_dir=tmp_path_factory.mktemp("keys"),
+        hst_trees=10,
+        hst_window=250,
+        reference_size=1000,
+        history_max_events=500,
+        api_keys=f"soc:{key}:analyze",
+    )
+    with TestClient(create_app(guarded)) as test_client:
+        assert test_client.get("/").status_code == 200
+        assert test_client.get("/static/js/main.js").status_code == 200
+        with pytest.raises(WebSocketDisconnect) as denied, test_client.websocket_connect("/ws/stats") as feed:
+            feed.receive_json()
+        assert denied.value.code == 1008
+        with test_client.websocket_connect(f"/ws/stats?api_key={key}") as feed:
+            assert feed.receive_json()["type"] == "stats"

@@ -8,12 +8,13 @@ export function feedUrl(path) {
   return `${scheme}//${window.location.host}${path}`;
 }
 
-// Open `path` and call onMessage(object) for each JSON message.
-// onState("open" | "closed") reports the connection; onOpen runs on every (re)connection.
-export function openFeed(path, { onMessage, onState = () => {}, onOpen = () => {} }) {
+// Open the path that `pathOf()` returns, again on each reconnection, and call onMessage(object)
+// for each JSON message. onState("open" | "closed") reports the connection; onOpen runs on every connection.
+export function openFeed(pathOf, { onMessage, onState = () => {}, onOpen = () => {} }) {
   let delay = FIRST_DELAY_MS;
 
   function connect() {
+    const path = pathOf();
     const socket = new WebSocket(feedUrl(path));
     socket.addEventListener("open", () => {
       delay = FIRST_DELAY_MS;
@@ -25,7 +26,7 @@ export function openFeed(path, { onMessage, onState = () => {}, onOpen = () => {
       try {
         message = JSON.parse(event.data);
       } catch (error) {
-        console.warn("ignoring a message that is not JSON on", path, error);
+        console.warn("ignoring a message that is not JSON on", path.split("?")[0], error);
         return;
       }
       onMessage(message);

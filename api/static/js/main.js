@@ -26,12 +26,22 @@ function apiKeyInput() {
   return input;
 }
 
+// The service reads the key from the X-API-Key header, and on websockets also from ?api_key=
+// because browsers cannot set headers on a websocket.
 function requestHeaders(keyInput, extra = {}) {
   const headers = { Accept: "application/json", ...extra };
   if (keyInput.value) {
-    headers.Authorization = `Bearer ${keyInput.value}`;
+    headers["X-API-Key"] = keyInput.value;
   }
   return headers;
+}
+
+function feedPath(path, keyInput) {
+  if (!keyInput.value) {
+    return path;
+  }
+  const separator = path.includes("?") ? "&" : "?";
+  return `${path}${separator}api_key=${encodeURIComponent(keyInput.value)}`;
 }
 
 async function readJson(response) {
@@ -78,7 +88,8 @@ function showFeedState(id, state) {
 
 function start() {
   applyTranslations();
-  const client = makeClient(apiKeyInput());
+  const keyInput = apiKeyInput();
+  const client = makeClient(keyInput);
 
   const decisions = new DecisionTable(
     document.getElementById("decisions-table"),
@@ -91,7 +102,7 @@ function start() {
   const form = new AnalyzeForm(client.postJson);
   let lastStats = null;
 
-  openFeed("/ws/stats", {
+  openFeed(() => feedPath("/ws/stats", keyInput), {
     onState: (state) => showFeedState("feed-stats", state),
     onMessage: (stats) => {
       lastStats = stats;
@@ -101,7 +112,7 @@ function start() {
       decisions.sync(stats.stream_time, stats.active_decisions);
     },
   });
-  openFeed("/ws/decisions?snapshot=1", {
+  openFeed(() => feedPath("/ws/decisions?snapshot=1", keyInput), {
     onState: (state) => showFeedState("feed-decisions", state),
     onOpen: () => decisions.clear(),
     onMessage: (message) => {
