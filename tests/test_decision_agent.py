@@ -204,7 +204,7 @@ def test_decision_scenario_action(events: Callable[[], list[ScoredEvent]], scena
     [case[1] for case in SCENARIO_CASES],
     ids=[case[0] for case in SCENARIO_CASES],
 )
-def test_decision_one_below_threshold_is_silent(events: Callable[[], list[ScoredEvent]]) -> None:
+def test_decision_below_threshold_silent(events: Callable[[], list[ScoredEvent]]) -> None:
     agent, _ = make_agent()
     sequence = events()
     if len(sequence) == 1:
@@ -669,7 +669,7 @@ event_strategy = st.builds(
 
 @settings(max_examples=150, deadline=None)
 @given(st.lists(event_strategy, min_size=1, max_size=40))
-def test_decision_invariants_hold_for_any_events(events: list[ScoredEvent]) -> None:
+def test_decision_invariants_any_events(events: list[ScoredEvent]) -> None:
     agent, store = make_agent()
     for decision in feed(agent, events):
         assert decision.action in ACTION_RANK
