@@ -1,0 +1,278 @@
+"""Helpers for the Redis tests: a private redis-server, worker and API subprocesses on loopback."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+REDIS_SERVER = shutil.which("redis-server") or shutil.which("redis-server", path="/usr/bin:/usr/sbin")
+
+# Small model and quick failover, so a test run stays well under two minutes.
+FAST_ENV = {
+    "CENTINELA_HST_WINDOW": "250",
+    "CENTINELA_HST_TREES": "10",
+    "CENTINELA_HISTORY_MAX_EVENTS": "5000",
+    "CENTINELA_REFERENCE_SIZE": "1000",
+    "CENTINELA_PARTITIONS": "4",
+    "CENTINELA_LEASE_TTL_SECONDS": "2",
+    "CENTINELA_PARTITION_SNAPSHOT_SECONDS": "1",
+    "CENTINELA_REPLY_TIMEOUT_SECONDS": "60",
+    "CENTINELA_RATE_LIMIT_PER_SECOND": "10000",
+    "CENTINELA_RATE_LIMIT_BURST": "10000",
+    "CENTINELA_LOG_LEVEL": "INFO",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_redis(directory: Path) -> Iterator[str]:
+    """Run a private redis-server on a free loopback port and yield its URL; skip when the binary is absent."""
+    if REDIS_SERVER is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server); the Redis tests need it")
+    port = free_port()
+    command = [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+               "--dir", str(directory)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+    try:
+        wait_until(lambda: _pings(client), 10, "redis-server did not answer PING")
+        yield url
+    finally:
+        client.close()
+        process.terminate()
+        process.wait(10)
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False
+
+
+def wait_until(condition: object, timeout: float, message: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{message} within {timeout} s")
+
+
+class Cluster:
+    """Worker and API subprocesses sharing one Redis and one state directory."""
+
+    def __init__(self, redis_url: str, state_dir: Path, logs: Path) -> None:
+        self.redis_url = redis_url
+        self.logs = logs
+        self.env = {**os.environ, **FAST_ENV, "CENTINELA_STATE_DIR": str(state_dir), "PYTHONPATH": str(ROOT)}
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def _spawn(self, name: str, command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        log = open(self.logs / f"{name}.log", "wb")
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        self.processes.append(process)
+        return process
+
+    def worker(self, name: str, *options: str) -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-m", "agents.worker", "--redis-url", self.redis_url, "--name", name, *options]
+        return self._spawn(name, command, self.env)
+
+    def api(self, name: str = "api") -> str:
+        port = free_port()
+        env = {**self.env, "CENTINELA_REDIS_URL": self.redis_url}
+        self._spawn(name, [sys.executable, "-m", "api", "--port", str(port)], env)
+        return f"http://127.0.0.1:{port}"
+
+    def log(self, name: str) -> str:
+        return (self.logs / f"{name}.log").read_text(errors="replace")
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+# Tests
+
+pytestmark = pytest.mark.redis
+
+PER_CLIENT_SCENARIOS = frozenset({"brute_force", "scanning", "injection_attempt"})
+BATCH = 250
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    yield from start_redis(tmp_path)
+
+
+@pytest.fixture
+def cluster(redis_url: str, tmp_path: Path) -> Iterator[Cluster]:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    running = Cluster(redis_url, tmp_path / "state", logs)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def attack_mix() -> list[str]:
+    from data.generate import generate
+
+    return [record.line for record in generate(events=6000, seed=11, attack_rate=0.15)]
+
+
+def single_process_actions(lines: list[str], state_dir: Path) -> set[tuple[str, str]]:
+    """Run the same batches through the in-process runtime and return the (client, scenario) pairs acted on."""
+    import asyncio
+
+    from agents.runtime import Runtime
+    from config.settings import Settings
+
+    env = {key.removeprefix("CENTINELA_").lower(): value for key, value in FAST_ENV.items()}
+    settings = Settings(state_dir=state_dir, **{k: env[k] for k in ("hst_window", "hst_trees", "history_max_events",
+                                                                    "reference_size")})
+
+    async def run() -> set[tuple[str, str]]:
+        runtime = Runtime(settings)
+        await runtime.start()
+        acted: set[tuple[str, str]] = set()
+        try:
+            for start in range(0, len(lines), BATCH):
+                verdict = await runtime.analyze(lines[start : start + BATCH])
+                acted |= {(decision.value, decision.scenario) for decision in verdict.decisions}
+        finally:
+            await runtime.stop()
+        return acted
+
+    return asyncio.run(run())
+
+
+def leases_held(url: str, partitions: int) -> bool:
+    client = redis.Redis.from_url(url)
+    try:
+        return all(client.exists(f"centinela:lease:{p}") for p in range(partitions))
+    finally:
+        client.close()
+
+
+def wait_ready(http: httpx.Client, base: str) -> None:
+    def ready() -> bool:
+        try:
+            return http.get(f"{base}/health").json().get("warm") is True
+        except httpx.HTTPError:
+            return False
+
+    wait_until(ready, 60, f"API at {base} did not report warm")
+
+
+def test_cluster_kill_worker_loses_no_event(cluster: Cluster, tmp_path: Path) -> None:
+    lines = attack_mix()
+    expected = single_process_actions(lines, tmp_path / "single")
+
+    first = cluster.worker("worker-a", "--partitions", "0,1")
+    cluster.worker("worker-b", "--partitions", "2,3")
+    wait_until(lambda: leases_held(cluster.redis_url, 4), 60, "workers did not take partitions 0-3")
+    cluster.worker("worker-standby", "--standby")
+    apis = [cluster.api("api-a"), cluster.api("api-b")]
+
+    acted: set[tuple[str, str]] = set()
+    with httpx.Client(timeout=90) as http, ThreadPoolExecutor(1) as pool:
+        for base in apis:
+            wait_ready(http, base)
+        for number, start in enumerate(range(0, len(lines), BATCH)):
+            batch = lines[start : start + BATCH]
+            if number == 8:
+                # Kill the owner of partitions 0 and 1 while it works on this batch.
+                sent = pool.submit(http.post, f"{apis[number % 2]}/analyze", json={"logs": batch})
+                time.sleep(0.05)
+                first.send_signal(signal.SIGKILL)
+                response = sent.result()
+            else:
+                response = http.post(f"{apis[number % 2]}/analyze", json={"logs": batch})
+            assert response.status_code == 200, response.text
+            body = response.json()
+            assert body["received"] == len(batch)
+            assert body["parsed"] + body["rejected"] == len(batch)
+            assert sorted(event["line"] for event in body["events"]) == sorted(
+                {event["line"] for event in body["events"]}
+            )
+            assert all(event["score"] is not None for event in body["events"])
+            acted |= {(action["value"], action["scenario"]) for action in body["actions"]}
+
+        listed = [http.get(f"{base}/decisions", params={"active": False, "limit": 10000}).json() for base in apis]
+
+    client = redis.Redis.from_url(cluster.redis_url)
+    pending = [client.xpending(f"centinela:events:{p}", "workers")["pending"] for p in range(4)]
+    client.close()
+    assert pending == [0, 0, 0, 0]
+    standby_log = cluster.log("worker-standby")
+    assert "took partition 0" in standby_log
+    assert "took partition 1" in standby_log
+
+    assert [item["id"] for item in listed[0]] == [item["id"] for item in listed[1]]
+    stored = {(item["value"], item["scenario"]) for item in listed[0]}
+    # /analyze shows the strongest decision per client, and a batch the killed worker had decided
+    # but not answered comes back without its decisions, so the store is the reference.
+    assert acted <= stored
+    ours = {pair for pair in stored if pair[1] in PER_CLIENT_SCENARIOS}
+    theirs = {pair for pair in expected if pair[1] in PER_CLIENT_SCENARIOS}
+    assert theirs
+    assert ours == theirs
+
+
+def test_cluster_lift_seen_by_other_replica(cluster: Cluster) -> None:
+    cluster.worker("worker-all", "--partitions", "0,1,2,3")
+    apis = [cluster.api("api-a"), cluster.api("api-b")]
+    lines = attack_mix()[:3000]
+    with httpx.Client(timeout=90) as http:
+        for base in apis:
+            wait_ready(http, base)
+        for start in range(0, len(lines), 1000):
+            assert http.post(f"{apis[0]}/analyze", json={"logs": lines[start : start + 1000]}).status_code == 200
+        decisions = http.get(f"{apis[1]}/decisions", params={"active": False}).json()
+        assert decisions
+        victim = decisions[0]["id"]
+        assert http.delete(f"{apis[1]}/decisions/{victim}").status_code == 200
+        assert http.get(f"{apis[0]}/decisions/{victim}").status_code == 404
+
+
+def test_analyze_without_owner_returns_504(redis_url: str, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from agents.redis_bus import partition_of
+    from api.app import create_app
+    from config.settings import Settings
+
+    settings = Settings(redis_url=redis_url, state_dir=tmp_path, reply_timeout_seconds=1.0, partitions=4)
+    line = '203.0.113.9 - - [04/Dec/2026:10:15:32 +0000] "GET / HTTP/1.1" 200 512 "-" "curl/8.5.0"'
+    with TestClient(create_app(settings)) as http:
+        response = http.post("/analyze", json={"logs": [line]})
+    assert response.status_code == 504
+    detail = response.json()["detail"]
+    assert f"partitions {partition_of('203.0.113.9', 4)} " in detail
+    assert "1 events unanswered" in detail
