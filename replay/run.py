@@ -39,6 +39,7 @@ log = logging.getLogger("centinela.replay")
 
 FORMATS = ("auto", "combined", "common", "json", "csv")
 EXIT_OK, EXIT_BATCH_FAILED, EXIT_UNAVAILABLE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # what shells report for a program ended by SIGINT
 POLL_SECONDS = 0.5  # how often --follow looks for new lines
 
 
@@ -105,7 +106,11 @@ def main(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         stderr.print(f"replay: invalid settings: {exc}", markup=False, highlight=False)
         return EXIT_UNAVAILABLE
-    status, summary = asyncio.run(replay(args, target, stderr))
+    try:
+        status, summary = asyncio.run(replay(args, target, stderr))
+    except KeyboardInterrupt:
+        stderr.print("replay: interrupted", markup=False, highlight=False)
+        return EXIT_INTERRUPTED
     if summary is None:
         return status
     if args.json:
@@ -135,17 +140,15 @@ async def replay(args: argparse.Namespace, target: Target, stderr: Console) -> t
     summary = Summary(args.file, target.name, args.batch)
     stop = asyncio.Event()
     status = EXIT_OK
-    started = time.monotonic()
     try:
-        async with target:
-            with _stop_on_interrupt(stop):
+        with _stop_on_interrupt(stop):
+            async with target:
                 status = await _send_all(args, source, target, summary, stop, stderr)
     except Unreachable as exc:
         stderr.print(f"replay: {exc}", markup=False, highlight=False)
         return EXIT_UNAVAILABLE, None
     finally:
         source.close()
-    summary.elapsed = time.monotonic() - started
     if status == EXIT_OK and summary.failed_batches:
         status = EXIT_BATCH_FAILED
     return status, summary.to_dict()
@@ -157,6 +160,7 @@ async def _send_all(
 ) -> int:
     progress = ReplayProgress(not args.quiet and stderr.is_terminal, source.total_bytes, stderr)
     pacer = Pacer(args.speed) if args.speed else None
+    started = time.monotonic()  # after the target started, so warming the model is not counted
     with progress:
         try:
             async for batch in _batches(source, args, summary, stop, pacer):
@@ -165,6 +169,8 @@ async def _send_all(
         except SourceError as exc:
             stderr.print(f"replay: {exc}", markup=False, highlight=False)
             return EXIT_UNAVAILABLE
+        finally:
+            summary.elapsed = time.monotonic() - started
     return EXIT_OK
 
 

@@ -1,4 +1,4 @@
-"""Where a replay sends its batches: an in-process runtime, POST /analyze, or the /ws/stream websocket.
+"""Replay targets: an in-process runtime, POST /analyze, or the /ws/stream websocket.
 
 Each target turns one batch into an `Outcome` with the same fields and the
 same rounding, so a summary does not depend on the transport. Line numbers in
@@ -37,7 +37,7 @@ class Unreachable(Exception):
 
 @dataclass(slots=True)
 class Outcome:
-    """What one batch produced: scored events, rejected lines, headers read and decisions."""
+    """Result of one batch: scored events, rejected lines, headers read and decisions."""
 
     events: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
@@ -117,7 +117,7 @@ class HttpTarget:
             raise Unreachable(f"service at {self.url} is unreachable: {exc!r}") from exc
         if response.status_code >= 500 or response.status_code == 404:
             await self.client.aclose()
-            raise Unreachable(f"{self.url}/health answered HTTP {response.status_code}; is this Centinela?")
+            raise Unreachable(f"{self.url}/health returned HTTP {response.status_code}; is this Centinela?")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -129,7 +129,7 @@ class HttpTarget:
         except httpx.HTTPError as exc:
             raise BatchFailed(f"POST /analyze failed: {exc!r}") from exc
         if response.status_code != 200:
-            raise BatchFailed(f"POST /analyze answered HTTP {response.status_code}: {response.text[:300]}")
+            raise BatchFailed(f"POST /analyze returned HTTP {response.status_code}: {response.text[:300]}")
         body = response.json()
         shift = first_line - 1  # the service numbers each batch from 1
         events = [{**event, "line": event["line"] + shift} for event in body["events"]]

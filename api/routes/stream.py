@@ -80,7 +80,7 @@ MAX_SENT_KEYS = 10_000
 
 
 class FrameError(ValueError):
-    """A websocket message that is not a valid request; the message says what is accepted."""
+    """A websocket message that is not a valid request; the message states what is accepted."""
 
 
 # Messages in
@@ -298,7 +298,8 @@ async def _forward(feed: DecisionFeed, deliver: Callable[[Decision], Any], sende
     while not sender.closed:
         decision = await feed.next()
         if decision is None:
-            log.warning("websocket closed: more than %d decisions waiting for a slow client", feed.limit)
+            peer = sender.websocket.client
+            log.warning("websocket %s closed with 1013: over %d decisions waiting", peer, feed.limit)
             await sender.close(
                 CLOSE_TRY_AGAIN, f"too slow: over {feed.limit} decisions waiting; reconnect with ?snapshot=1"
             )
