@@ -85,6 +85,9 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        if self.decision_agent.webhook is not None:
+            # Send the alerts still queued before the process goes away.
+            await self.decision_agent.webhook.close()
         self.save()
 
     def save(self) -> None:

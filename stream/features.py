@@ -25,8 +25,8 @@ detector reads `MODEL_FEATURES` in this order.
 | win_not_found | log1p(404 answers) / log1p(100), capped at 1 |
 | win_users | log1p(distinct user names) / log1p(32), capped at 1 |
 
-A failed login is a 401 or 403 answer, or a POST to a login-like path that
-does not succeed (status ≥ 400).
+A failed login is a 401 answer, or a request to a login-like path answered
+403, or a POST to a login-like path that does not succeed (status ≥ 400).
 """
 
 from __future__ import annotations
@@ -91,16 +91,15 @@ def _log_scale(value: float, log_max: float) -> float:
 
 
 def is_failed_login(event: AccessEvent) -> bool:
+    """Return True for a 401, or a request to a login-like path that fails (403 or another 4xx/5xx POST)."""
     status = event.http_response_status_code
-    if status in (401, 403):
+    if status == 401:
         return True
-    return (
-        event.http_request_method == "POST"
-        and status is not None
-        and status >= 400
-        and event.url_path is not None
-        and LOGIN_PATH.search(event.url_path) is not None
-    )
+    if status is None or status < 400 or event.url_path is None:
+        return False
+    if LOGIN_PATH.search(event.url_path) is None:
+        return False
+    return status == 403 or event.http_request_method == "POST"
 
 
 @lru_cache(maxsize=131_072)
@@ -136,7 +135,7 @@ def event_features(event: AccessEvent) -> tuple[list[float], tuple[int, ...]]:
                 flags.append(NOT_FOUND)
         elif status >= 500:
             flags.append(C5XX)
-    if status in (401, 403) or (event.http_request_method == "POST" and is_failed_login(event)):
+    if status is not None and status >= 400 and (status == 401 or is_failed_login(event)):
         flags.append(FAILED_LOGIN)
 
     depth, url_length, query_length, non_alnum, injection, hits, probe = target_signals(

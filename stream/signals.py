@@ -50,6 +50,12 @@ SCANNER_UA = re.compile(
     r"feroxbuster|ffuf|wfuzz|hydra|burp|zap/|arachni|w3af|netsparker|qualys|jaeles|httpx - open",
     re.IGNORECASE,
 )
+# Payloads that only an attack puts in a User-Agent header: JNDI lookups, Shellshock, script tags and
+# SQL. The full injection set is too loose for user agents: "; id)" is ordinary in Android ones.
+UA_PAYLOAD = re.compile(
+    r"\$\{(?:jndi|\$\{|lower|upper|env|sys)|\(\)\s*\{|<\s*script|union\s+(?:all\s+)?select|sleep\s*\(|/etc/passwd",
+    re.IGNORECASE,
+)
 TOOL_UA = re.compile(
     r"curl|wget|python|aiohttp|httpclient|okhttp|go-http|java/|libwww|perl|ruby|php/|node-fetch|axios|"
     r"scrapy|headless|phantomjs|selenium|powershell|postman|insomnia",
@@ -88,7 +94,7 @@ def user_agent_kind(user_agent: str | None) -> float:
         return UA_EMPTY
     if SCANNER_UA.search(user_agent):
         return UA_SCANNER
-    if injection_hits(user_agent):
+    if UA_PAYLOAD.search(user_agent):
         return UA_SCANNER
     if TOOL_UA.search(user_agent):
         return UA_TOOL

@@ -115,7 +115,8 @@ def test_windows_drop_idle_clients() -> None:
 
 def test_failed_login_definition() -> None:
     assert is_failed_login(make_event(http_response_status_code=401))
-    assert is_failed_login(make_event(http_response_status_code=403, url_path="/admin"))
+    assert is_failed_login(make_event(http_response_status_code=403, url_path="/account/login"))
+    assert not is_failed_login(make_event(http_response_status_code=403, url_path="/admin"))
     assert is_failed_login(make_event(http_request_method="POST", url_path="/api/v1/auth/login", http_response_status_code=422))
     assert not is_failed_login(make_event(http_request_method="POST", url_path="/login", http_response_status_code=302))
     assert not is_failed_login(make_event(http_request_method="POST", url_path="/cart", http_response_status_code=400))
