@@ -117,7 +117,9 @@ def test_failed_login_definition() -> None:
     assert is_failed_login(make_event(http_response_status_code=401))
     assert is_failed_login(make_event(http_response_status_code=403, url_path="/account/login"))
     assert not is_failed_login(make_event(http_response_status_code=403, url_path="/admin"))
-    assert is_failed_login(make_event(http_request_method="POST", url_path="/api/v1/auth/login", http_response_status_code=422))
+    assert is_failed_login(
+        make_event(http_request_method="POST", url_path="/api/v1/auth/login", http_response_status_code=422)
+    )
     assert not is_failed_login(make_event(http_request_method="POST", url_path="/login", http_response_status_code=302))
     assert not is_failed_login(make_event(http_request_method="POST", url_path="/cart", http_response_status_code=400))
 
@@ -135,6 +137,8 @@ def test_injection_feature_flags_payloads_not_searches() -> None:
 def test_probe_path_and_handshake_features() -> None:
     extractor = FeatureExtractor(60, 1000, 900)
     probe = features_of(extractor, make_event(url_path="/.git/config", http_response_status_code=404))
-    garbage = features_of(extractor, make_event(url_path="\\x16\\x03\\x01", http_request_method=None, tags=(TAG_HANDSHAKE,)))
+    garbage = features_of(
+        extractor, make_event(url_path="\\x16\\x03\\x01", http_request_method=None, tags=(TAG_HANDSHAKE,))
+    )
     assert probe["probe_path"] == 1.0
     assert garbage["handshake"] == 1.0
