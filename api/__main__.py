@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> None:
         log_level=settings.log_level.lower(),
         log_config=None,  # keep the handlers of configure_logging (escaped text or JSON)
         ws_max_size=websocket_hard_limit(settings),
+        ws_ping_interval=settings.websocket_ping_interval,
+        ws_ping_timeout=settings.websocket_ping_timeout,
     )
 
 
