@@ -291,7 +291,7 @@ def test_stats_collector_timeline_invariants(batches: list[list[tuple[str, float
 def test_offline_docs_served_from_vendored_swagger(tmp_path_factory: pytest.TempPathFactory) -> None:
     app = create_app(Settings(state_dir=tmp_path_factory.mktemp("docs"), hst_trees=10, hst_window=250,
                               reference_size=1000, history_max_events=500))
-    # Drop FastAPI's CDN page, as docs_url=None would, so the dashboard's /docs answers.
+    # Drop FastAPI's CDN page, as docs_url=None would, so the dashboard router serves /docs.
     app.router.routes = [
         route for route in app.router.routes
         if not (getattr(route, "path", None) == "/docs" and getattr(route, "endpoint", None) is not offline_docs)

@@ -20,7 +20,7 @@ function apiKeyInput() {
     try {
       window.sessionStorage.setItem(KEY_STORAGE, input.value);
     } catch {
-      // Same as above.
+      // Without storage the key lasts until the page is reloaded.
     }
   });
   return input;
