@@ -28,6 +28,8 @@ CONTINUATION = "    | "
 # C0 controls, DEL, C1 controls and the Unicode line and paragraph separators.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+QUERY_KEY = "api_key="
+_QUERY_KEY_VALUE = re.compile(r"api_key=[^&\s\"']*")
 # Standard record attributes, and uvicorn's ANSI-coloured copy of its message; the rest are `extra` fields.
 _RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
     "message",
@@ -93,6 +95,17 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=repr).decode()
 
 
+class RedactApiKeys(logging.Filter):
+    """Replace the value of an `api_key=` query parameter (websocket URLs in access lines) with REDACTED."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if QUERY_KEY in message:
+            record.msg = _QUERY_KEY_VALUE.sub(QUERY_KEY + "REDACTED", message)
+            record.args = None
+        return True
+
+
 def make_formatter(log_format: str) -> logging.Formatter:
     if log_format == "json":
         return JsonFormatter()
@@ -103,6 +116,7 @@ def configure_logging(settings: Settings, stream: Any = None) -> None:
     """Send every logger, uvicorn's included, to one stderr handler in the configured format."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(make_formatter(settings.log_format))
+    handler.addFilter(RedactApiKeys())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

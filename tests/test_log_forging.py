@@ -100,3 +100,15 @@ def test_log_forging_request_gives_one_line(tmp_path: Path, log_format: str) -> 
         assert FORGED_PATH in json.loads(hits[0])["message"]
     else:
         assert FORGED_PATH in hits[0]
+
+
+def test_configure_logging_redacts_query_api_key() -> None:
+    out = io.StringIO()
+    configure_logging(Settings(), stream=out)
+    try:
+        target = "/ws/stream?api_key=s3cret-key-value&format=json"
+        logging.getLogger("uvicorn.access").info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:1", "GET", target, "1.1", 101)
+    finally:
+        logging.getLogger().handlers.clear()
+    assert "s3cret" not in out.getvalue()
+    assert "/ws/stream?api_key=REDACTED&format=json" in out.getvalue()
