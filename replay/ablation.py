@@ -2,10 +2,10 @@
 
     python -m replay.ablation LOG --labels LABELS [--trees 25 --height 8 --window 1000]
 
-Prints, as markdown tables: each feature's own ROC-AUC (attack against
-benign, both directions, since HST flags rare values on either side), the
-detector's ROC-AUC with every feature in, with each feature dropped in turn,
-and over a grid of (n_trees, height, window_size). Every run warms a fresh
+Prints markdown tables. The first gives each feature's own ROC-AUC (attack
+against benign, either direction, since HST flags rare values on both sides)
+and the detector's ROC-AUC with each feature dropped in turn. With `--grid`,
+the second gives the ROC-AUC over a grid of (n_trees, height, window_size). Every run warms a fresh
 detector on the shipped history, then scores and learns the log in order, as
 the service does; features are computed once and reused.
 """

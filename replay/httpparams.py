@@ -1,7 +1,7 @@
 """Measure how well payloads of HttpParamsDataset stand out inside benign shop traffic.
 
 The dataset (CSV `payload,length,attack_type,label`, label `norm` or `anom`)
-holds values of single HTTP parameters. Each value is URL-encoded into the
+contains values of single HTTP parameters. Each value is URL-encoded into the
 `q=` parameter of a `/buscar` request of generated benign traffic, in the
 request's place, and the log is replayed through the pipeline. ROC-AUC is
 computed over those requests only: attack payloads against normal values.

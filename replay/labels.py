@@ -67,8 +67,8 @@ def read_labels(path: str | Path) -> Labels:
     label = np.full(size, -1, dtype=np.int8)
     scenario = np.full(size, BENIGN, dtype=object)
     client = np.full(size, "", dtype=object)
-    for number, value, name, who in rows:
-        label[number], scenario[number], client[number] = value, name, who
+    for number, value, name, client_name in rows:
+        label[number], scenario[number], client[number] = value, name, client_name
     return Labels(label, scenario, client)
 
 

@@ -1,9 +1,9 @@
 """Run a log through the service's own pipeline, in order, and keep what it produced per line.
 
-`run_log` starts a `Runtime` in-process (the same agents, bus, warm start and
-policy as the service), sends the log in time order as batches, and records
-for every parsed line its score, raw HST score, anomaly flag and features,
-plus every decision. Each event is scored before the model learns it
+`run_log` starts a `Runtime` in-process, with the same agents, bus, warm
+start and policy as the service, and sends the log in time order as batches.
+It records every parsed line's score, raw HST score, anomaly flag and
+features, and every decision. Each event is scored before the model learns it
 (prequential evaluation), and labels never reach the pipeline.
 """
 

@@ -47,9 +47,9 @@ class ScoreCalibrator:
         """Add every `sample_every`-th score of the stream to the reference ring."""
         raw = np.asarray(raw, dtype=np.float64)
         first = (-self.phase) % self.sample_every
-        kept = raw[first :: self.sample_every]
+        sampled = raw[first :: self.sample_every]
         self.phase = (self.phase + len(raw)) % self.sample_every
-        self._push(kept)
+        self._push(sampled)
 
     def _push(self, scores: np.ndarray) -> None:
         size = len(self.reference)

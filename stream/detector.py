@@ -9,8 +9,8 @@ since they make a burst stand out even when the trees have seen it.
 
 Raw HST scores are compressed (normal traffic sits in a narrow band), so each
 raw score is calibrated against a reference of recent raw scores (see
-`stream.calibration`): the calibrated score is the share of reference scores
-strictly below it, and an event is anomalous when that share reaches the
+`stream.calibration`). The calibrated score is the share of reference scores
+strictly below it. An event is anomalous when that share reaches the
 configured percentile.
 
 Example:

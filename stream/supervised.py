@@ -8,11 +8,10 @@ each event, picks a threshold, and pickles a `TunedModel`. When the setting
     (P(attack | features, hst_score) + hst_score) / 2
 
 which stays in 0..1, and flags `anomalous` at the tuned threshold. The HST
-half is kept because a labelled head holds only the attacks that happened
-in it: on the default generated mix its first 10% held injection,
-credential stuffing and scanning, and the logistic model alone ranked the
-other scenarios of the tail no better than chance (ROC-AUC 0.57), while the
-average kept 0.98.
+half stays because a labelled head contains only the attacks that happened
+in it. On the default generated mix its first 10% contained injection,
+credential stuffing and scanning. The logistic model alone ranked the
+held-out tail at ROC-AUC 0.57, while the average kept 0.98.
 """
 
 from __future__ import annotations
@@ -84,7 +83,7 @@ def load(path: str | Path) -> TunedModel:
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError) as exc:
         raise TunedModelError(f"cannot read tuned model {str(path)!r}: {exc}") from exc
     if not isinstance(tuned, TunedModel):
-        raise TunedModelError(f"{str(path)!r} holds a {type(tuned).__name__}, not a TunedModel")
+        raise TunedModelError(f"{str(path)!r} contains a {type(tuned).__name__}, expected a TunedModel")
     if tuned.features != MODEL_FEATURES:
         raise TunedModelError(
             f"{str(path)!r} was tuned on features {list(tuned.features)}, but this version computes "
