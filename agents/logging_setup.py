@@ -2,7 +2,7 @@
 
 Log messages carry attacker-controlled strings (paths, user agents, user
 names). In the text format a CR, LF or ANSI escape sequence in such a string
-could start a fake log line or repaint a terminal, so `EscapingFormatter`
+could start a fake log line or repaint a terminal. `EscapingFormatter` therefore
 rewrites every control character of the message as a visible escape (`\\r`,
 `\\n`, `\\x1b`, `\\u2028`). Tracebacks keep their line breaks, but each
 of their lines starts with `    | ` so no text can pose as a new record. In the

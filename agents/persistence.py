@@ -74,7 +74,7 @@ def restore(runtime: Runtime, payload: dict[str, Any]) -> None:
 
 
 class Persistence:
-    """Takes the runtime's snapshots, and holds new batches back while one is taken."""
+    """Snapshot writer of one runtime; new batches wait at `admit` while a snapshot is taken."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime

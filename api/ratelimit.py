@@ -103,7 +103,7 @@ class RateLimiter:
 
 
 async def guard(conn: HTTPConnection, principal: Annotated[Principal, Depends(authorize)]) -> Principal:
-    """The app-wide dependency: authorize the caller, then charge its HTTP rate limit (429 when empty)."""
+    """Authorize the caller, then charge its HTTP rate limit (429 when empty); the app-wide dependency."""
     conn.state.principal = principal
     if conn.scope["type"] != "http":
         return principal

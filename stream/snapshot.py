@@ -6,9 +6,9 @@ File layout (format version 2)::
     hmac-sha256 <64 hex digits>\\n      or   unsigned\\n
     <pickle bytes>
 
-Unpickling runs code chosen by whoever wrote the file, so the header is
-checked before a single byte is unpickled: the magic and the format version,
-the HMAC-SHA256 signature of the version line and the payload when a key is
+Unpickling runs any code the file's author chose. So before a single byte is
+unpickled, `read_snapshot` checks the magic and the format version, the
+HMAC-SHA256 signature of the version line and the payload when a key is
 configured, and that the file, symlinks resolved, lies inside the state
 directory. Writes go to a temporary file in the same directory, are fsynced,
 then renamed over the old snapshot, so a crash leaves either the old file or
@@ -96,7 +96,7 @@ def read_snapshot(path: Path, root: Path, key: bytes | None = None) -> dict[str,
     except Exception as exc:  # unpickling can raise almost anything on a damaged body
         raise SnapshotError(f"cannot unpickle snapshot {path}: {type(exc).__name__}: {exc}") from exc
     if not isinstance(payload, dict):
-        raise SnapshotError(f"snapshot {path} holds a {type(payload).__name__}, expected a dict")
+        raise SnapshotError(f"snapshot {path} contains a {type(payload).__name__}, expected a dict")
     return payload
 
 

@@ -183,10 +183,10 @@ async def test_crash_kill9_resumes_from_last_snapshot(
     replay.join(timeout=30)
     assert replay.sent >= 5
 
-    kept = tmp_path / "kept"
-    kept.mkdir()
-    shutil.copy(snapshot, kept / MODEL_SNAPSHOT)
-    payload = read_snapshot(kept / MODEL_SNAPSHOT, kept, KEY.encode())
+    copy_dir = tmp_path / "copy_dir"
+    copy_dir.mkdir()
+    shutil.copy(snapshot, copy_dir / MODEL_SNAPSHOT)
+    payload = read_snapshot(copy_dir / MODEL_SNAPSHOT, copy_dir, KEY.encode())
     seen = payload["detector"].events_seen
     assert seen >= 10 * 200 + 20
 
@@ -199,7 +199,7 @@ async def test_crash_kill9_resumes_from_last_snapshot(
 
     probe = browse_batch(500, size=50) + brute_force(501)[:3]
     served = [event["score"] for event in second.analyze(probe)["events"]]
-    runtime = Runtime(in_process_settings(kept))
+    runtime = Runtime(in_process_settings(copy_dir))
     await runtime.start()
     verdict = await runtime.analyze(probe)
     await runtime.stop()

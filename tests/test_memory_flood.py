@@ -45,7 +45,7 @@ def feed(agent: IngestionAgent, first: int, count: int) -> int:
 
 
 @pytest.mark.slow
-def test_memory_flood_of_distinct_addresses_stays_bounded(tmp_path: Path) -> None:
+def test_memory_flood_stays_bounded(tmp_path: Path) -> None:
     settings = Settings(
         state_dir=tmp_path, hst_trees=5, hst_window=250, reference_size=1000, max_clients=MAX_CLIENTS
     )
@@ -54,8 +54,8 @@ def test_memory_flood_of_distinct_addresses_stays_bounded(tmp_path: Path) -> Non
     # Most of the flood runs untraced (tracemalloc slows allocation several times over).
     sent = feed(agent, 0, 900_000)
 
-    # Then two traced stretches, each turning the client table over several times: memory allocated
-    # in the first and still alive is the table's own size; the second must not add to it.
+    # Then two traced stretches follow, each turning the client table over several times. Memory
+    # allocated in the first and still alive is the table's own size, and the second must not add to it.
     tracemalloc.start()
     try:
         sent = feed(agent, sent, 50_000)

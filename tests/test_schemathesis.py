@@ -1,4 +1,4 @@
-"""Property-based API tests from the OpenAPI schema: no generated request may get a 5xx answer.
+"""Property-based API tests from the OpenAPI schema: no generated request may get a 5xx response.
 
 Bounded for CI at 50 examples per operation, against a real `python -m api` process with keys.
 """
