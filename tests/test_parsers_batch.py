@@ -56,10 +56,15 @@ def test_parsers_batch_dict_items_use_json_mapping() -> None:
     assert result.events[0].source_ip == "192.0.2.7"
 
 
-def test_parsers_batch_dict_item_in_combined_batch_rejected() -> None:
-    result = parse_batch([{"ip": "192.0.2.7"}], format="combined")
+def test_parsers_batch_dict_items_mix_with_lines() -> None:
+    event = {"@timestamp": "2015-05-17T10:05:03Z", "source.ip": "192.0.2.7", "url.path": "/x"}
+    result = parse_batch([LINE.format(path="a"), event, {"ip": "192.0.2.8"}], format="combined")
 
-    assert result.errors[0].reason.startswith("expected a text line, got a dict")
+    assert result.format == "combined"
+    assert len(result.events) == 2
+    assert result.events[1].url_path == "/x"
+    assert result.errors[0].line == 3
+    assert result.errors[0].reason.startswith("missing timestamp")
 
 
 def test_parsers_batch_explicit_format_overrides_detection() -> None:

@@ -99,7 +99,10 @@ def parse_batch(
         format = detect_format(sample, **parser_options)
     parser = get_parser(format, **parser_options)
     result = ParseResult(format=parser.name)
-    _run(parser, decoded, first_line, result)
+    # An event object is self-describing, so it goes through the JSON mapping whatever text format the
+    # batch has: a batch may mix raw lines with ECS objects.
+    object_parser = parser if parser.name == "json" else get_parser("json", **parser_options)
+    _run(parser, decoded, first_line, result, object_parser)
     return result
 
 
@@ -127,11 +130,18 @@ def _decode_one(raw: str | bytes | dict[str, Any], line: int, max_line_bytes: in
     return item
 
 
-def _run(parser: LogParser, decoded: list[Item | LineRejected], first_line: int, result: ParseResult) -> None:
+def _run(
+    parser: LogParser,
+    decoded: list[Item | LineRejected],
+    first_line: int,
+    result: ParseResult,
+    object_parser: LogParser,
+) -> None:
     header_count = min(parser.header_lines, len(decoded))
     header_error = _read_header(parser, decoded[:header_count], first_line, result)
     events, errors = result.events, result.errors
     parse = parser.parse
+    parse_object = object_parser.parse
 
     for offset in range(header_count, len(decoded)):
         item = decoded[offset]
@@ -142,7 +152,7 @@ def _run(parser: LogParser, decoded: list[Item | LineRejected], first_line: int,
         try:
             if header_error is not None:
                 raise ParseError(header_error)
-            events.append(parse(item, line))
+            events.append(parse_object(item, line) if isinstance(item, dict) else parse(item, line))
         except ParseError as exc:
             errors.append(LineRejected(line, str(exc), excerpt(item)))
         except Exception as exc:  # a parser bug must not stop the stream or lose the line
