@@ -83,23 +83,24 @@ class IngestionAgent:
             calibrated = self.tuned.score(matrix, calibrated)
         threshold = self.threshold
 
+        # Whole-batch conversions to Python floats, then one positional constructor call per event.
         index = FEATURE_INDEX
         rows = matrix.tolist()
-        out = []
-        for i, event in enumerate(events):
-            score = None if warming else float(calibrated[i])
-            out.append(
-                ScoredEvent(
-                    event=event,
-                    features=FeatureRow(rows[i], index),
-                    stats=stats[i],
-                    score=score,
-                    raw_score=None if warming else float(raw[i]),
-                    anomalous=score is not None and score >= threshold,
-                    warming_up=warming,
-                    seq=seqs[i] if seqs is not None else None,
+        if seqs is None:
+            seqs = [None] * len(events)
+        if warming:
+            out = [
+                ScoredEvent(event, FeatureRow(row, index), event_stats, None, None, False, True, seq)
+                for event, row, event_stats, seq in zip(events, rows, stats, seqs, strict=True)
+            ]
+        else:
+            scores, raw_scores = calibrated.tolist(), raw.tolist()
+            out = [
+                ScoredEvent(event, FeatureRow(row, index), event_stats, score, raw_score, score >= threshold, False, seq)
+                for event, row, event_stats, score, raw_score, seq in zip(
+                    events, rows, stats, scores, raw_scores, seqs, strict=True
                 )
-            )
+            ]
         self.events_seen += len(events)
         return out
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from stream.events import AccessEvent
 
 
-@dataclass(slots=True)
-class ClientStats:
-    """Raw values of one client's sliding window at the moment of an event (not scaled)."""
+class ClientStats(NamedTuple):
+    """Raw values of one client's sliding window at the moment of an event (not scaled).
+
+    A named tuple rather than a dataclass because one is built per event: `new_client_stats`
+    builds it from a tuple of all the values without a Python-level `__init__`.
+    """
 
     requests: int = 0
     rate_per_min: float = 0.0
@@ -26,7 +29,12 @@ class ClientStats:
     handshakes: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+        return self._asdict()
+
+
+def new_client_stats(values: tuple[Any, ...]) -> ClientStats:
+    """Return a ClientStats holding `values`, which must be all the fields in declaration order."""
+    return tuple.__new__(ClientStats, values)  # type: ignore[type-var]
 
 
 class FeatureRow(Mapping[str, float]):

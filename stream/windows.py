@@ -15,7 +15,7 @@ from array import array
 from collections import OrderedDict
 from functools import lru_cache
 
-from agents.messages import ClientStats
+from agents.messages import ClientStats, new_client_stats
 
 N_BUCKETS = 6
 PATH_BITS = 256
@@ -41,6 +41,31 @@ def hash_bit(value: str, bits: int) -> int:
     return 1 << (zlib.crc32(value.encode("utf-8", "surrogatepass")) % bits)
 
 
+class _BitCache(dict[str, int]):
+    """`hash_bit` results for one bitmap width, bounded: emptied when it reaches `max_size` entries.
+
+    A plain dict lookup costs a fraction of an `lru_cache` call with two arguments, and this runs
+    once or twice per event.
+    """
+
+    __slots__ = ("bits", "max_size")
+
+    def __init__(self, bits: int, max_size: int = 65_536) -> None:
+        super().__init__()
+        self.bits = bits
+        self.max_size = max_size
+
+    def __missing__(self, value: str) -> int:
+        if len(self) >= self.max_size:
+            self.clear()
+        bit = self[value] = hash_bit(value, self.bits)
+        return bit
+
+
+_PATH_BIT = _BitCache(PATH_BITS)
+_USER_BIT = _BitCache(USER_BITS)
+
+
 _ZERO_BUCKET = array("I", bytes(4 * N_COUNTERS))
 # Linear-counting estimates by number of set bits, computed once.
 _PATH_ESTIMATES = [0] * (PATH_BITS + 1)
@@ -48,12 +73,19 @@ _USER_ESTIMATES = [0] * (USER_BITS + 1)
 
 
 class ClientWindow:
-    """One client's buckets plus running totals, so reading the window costs O(1)."""
+    """One client's buckets plus running totals, so reading the window costs O(1).
 
-    __slots__ = ("counts", "head", "last_seen", "path_union", "paths", "totals", "user_union", "users")
+    `oldest` is the number of the oldest bucket in the window that holds a request, so the span the
+    client was active in is read without scanning the buckets.
+    """
+
+    __slots__ = (
+        "counts", "head", "last_seen", "oldest", "path_union", "paths", "totals", "user_union", "users"
+    )
 
     def __init__(self, head: int, now: float) -> None:
         self.head = head
+        self.oldest = head
         self.last_seen = now
         self.counts = array("I", bytes(4 * N_BUCKETS * N_COUNTERS))
         self.totals = array("I", bytes(4 * N_COUNTERS))
@@ -61,6 +93,13 @@ class ClientWindow:
         self.users = [0] * N_BUCKETS
         self.path_union = 0
         self.user_union = 0
+
+    def __setstate__(self, state: tuple[None, dict[str, object]] | dict[str, object]) -> None:
+        slots = state[1] if isinstance(state, tuple) else state
+        for name, value in slots.items():
+            setattr(self, name, value)
+        if not hasattr(self, "oldest"):  # pickled before `oldest` existed
+            self.oldest = self.head - max(self.active_buckets() - 1, 0)
 
     def advance(self, bucket: int) -> int:
         """Move the newest bucket forward to `bucket`, clearing expired ones; return the slot."""
@@ -78,8 +117,20 @@ class ClientWindow:
             self.head = bucket
             self.path_union = _union(self.paths)
             self.user_union = _union(self.users)
+            if self.oldest <= bucket - N_BUCKETS:
+                self.oldest = bucket - max(self.active_buckets() - 1, 0)
         # Out-of-order events older than the window land in the oldest bucket.
         return max(bucket, self.head - N_BUCKETS + 1) % N_BUCKETS
+
+    def active_buckets(self) -> int:
+        """Return how many buckets, counted back from the newest, reach the oldest one holding a request."""
+        counts = self.counts
+        active = 0
+        for age in range(N_BUCKETS):
+            slot = (self.head - age) % N_BUCKETS
+            if counts[slot * N_COUNTERS + REQUESTS]:
+                active = age + 1
+        return active
 
     def distinct_paths(self) -> int:
         return _PATH_ESTIMATES[self.path_union.bit_count()]
@@ -124,16 +175,24 @@ class ClientWindows:
     ) -> ClientStats:
         """Add one event (its counter `flags` are slot indexes to increment) and return the window."""
         bucket = int(timestamp // self.bucket_seconds)
-        window = self.clients.get(client)
+        clients = self.clients
+        window = clients.get(client)
         if window is None:
             self._make_room(timestamp)
             window = ClientWindow(bucket, timestamp)
-            self.clients[client] = window
+            clients[client] = window
         else:
-            self.clients.move_to_end(client)
-            window.last_seen = max(window.last_seen, timestamp)
+            clients.move_to_end(client)
+            if timestamp > window.last_seen:
+                window.last_seen = timestamp
 
-        slot = window.advance(bucket)
+        # Same bucket as the last event is the common case; `advance` handles the rest.
+        if bucket == window.head:
+            slot = bucket % N_BUCKETS
+        else:
+            slot = window.advance(bucket)
+            if bucket < window.oldest:
+                window.oldest = max(bucket, window.head - N_BUCKETS + 1)
         base = slot * N_COUNTERS
         counts, totals = window.counts, window.totals
         counts[base] += 1
@@ -142,44 +201,31 @@ class ClientWindows:
             counts[base + flag] += 1
             totals[flag] += 1
         if path is not None:
-            bit = hash_bit(path, PATH_BITS)
+            bit = _PATH_BIT[path]
             window.paths[slot] |= bit
             window.path_union |= bit
         if user is not None:
-            bit = hash_bit(user, USER_BITS)
+            bit = _USER_BIT[user]
             window.users[slot] |= bit
             window.user_union |= bit
-        return self._stats(window)
 
-    def _stats(self, window: ClientWindow) -> ClientStats:
-        sums = window.totals
-        requests = sums[REQUESTS]
         # Rate over the part of the window this client was active in (whole buckets), so a
         # burst of 50 requests in 2 s reads as 300/min rather than 50/min.
-        span = max(self.bucket_seconds, self._active_span(window))
-        return ClientStats(
-            requests=requests,
-            rate_per_min=requests * 60.0 / span,
-            share_4xx=sums[C4XX] / requests,
-            share_5xx=sums[C5XX] / requests,
-            distinct_paths=window.distinct_paths(),
-            not_found=sums[NOT_FOUND],
-            failed_logins=sums[FAILED_LOGIN],
-            distinct_users=window.distinct_users(),
-            probe_hits=sums[PROBE],
-            injection_hits=sums[INJECTION],
-            handshakes=sums[HANDSHAKE],
-        )
-
-    def _active_span(self, window: ClientWindow) -> float:
-        """Seconds covered by the buckets that hold requests (whole buckets)."""
-        counts = window.counts
-        active = 0
-        for age in range(N_BUCKETS):
-            slot = (window.head - age) % N_BUCKETS
-            if counts[slot * N_COUNTERS + REQUESTS]:
-                active = age + 1
-        return active * self.bucket_seconds
+        requests = totals[REQUESTS]
+        span = (window.head - window.oldest + 1) * self.bucket_seconds
+        return new_client_stats((
+            requests,
+            requests * 60.0 / span,
+            totals[C4XX] / requests,
+            totals[C5XX] / requests,
+            _PATH_ESTIMATES[window.path_union.bit_count()],
+            totals[NOT_FOUND],
+            totals[FAILED_LOGIN],
+            _USER_ESTIMATES[window.user_union.bit_count()],
+            totals[PROBE],
+            totals[INJECTION],
+            totals[HANDSHAKE],
+        ))
 
     def _make_room(self, now: float) -> None:
         clients = self.clients

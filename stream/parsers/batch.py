@@ -89,10 +89,15 @@ def parse_batch(
     only for a bad format name or option, never for a bad line.
     """
     parser_options = _parser_options(options)
-    raw_items = list(items)
     decoded: list[Item | LineRejected] = []
-    for offset, raw in enumerate(raw_items):
-        decoded.append(_decode_one(raw, first_line + offset, max_line_bytes))
+    append = decoded.append
+    short = max_line_bytes // 4  # characters that fit the limit whatever their UTF-8 length
+    for offset, raw in enumerate(items):
+        # Fast path for the usual item: a text line, short enough without encoding it.
+        if type(raw) is str and len(raw) <= short:
+            append(_strip_eol(raw) if raw.endswith(("\n", "\r")) else raw)
+        else:
+            append(_decode_one(raw, first_line + offset, max_line_bytes))
 
     if format == "auto":
         sample = [item for item in decoded[:SNIFF_ITEMS] if not isinstance(item, LineRejected)]

@@ -18,7 +18,7 @@ from stream.events import AccessEvent
 from stream.parsers.base import BaseParser, Item, ParseError, register
 from stream.parsers.client import Client, TrustedProxies, apply_forwarded, parse_client
 from stream.parsers.request import fill_request, unescape
-from stream.parsers.timestamps import parse_clf_time
+from stream.parsers.timestamps import parse_clf_time, parse_clf_time_fixed
 
 TAG_UNTERMINATED_QUOTE = "unterminated_quote"  # the last quoted field had no closing quote
 
@@ -31,6 +31,15 @@ LINE_RE = re.compile(
     + r"(?: " + _QUOTED.format("?P<referrer>") + " " + _QUOTED.format("?P<agent>") + ")?"
     + r"(?P<extra>.*)",
     re.DOTALL,
+)
+# The common well-formed line, read with one regex: no vhost, a dd/Mon/yyyy:HH:MM:SS +hhmm time, an
+# origin-form request ("GET /path?query HTTP/1.1") and referrer and user agent without backslash
+# escapes, nothing after them. Where it matches, LINE_RE gives the same fields, so `parse` builds
+# the same event from either; every other line goes through LINE_RE.
+FAST_LINE_RE = re.compile(
+    r"(\S+) (\S+) (\S+) \[(\d\d/[A-Za-z]{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\] "
+    r'"([A-Za-z][A-Za-z0-9_-]*) (/[^\s"\\]*)(?: HTTP/(\d(?:\.\d)?))?" '
+    r'(\d{3}|-) (\d+|-) "([^"\\]*)" "([^"\\]*)"'
 )
 # The line of elastic apache_logs 8899 kind: the user agent lost its closing quote at the end of the line.
 TRUNCATED_AGENT_RE = re.compile(r' "([^"\\]*(?:\\.[^"\\]*)*)" "([^"]*)')
@@ -63,6 +72,15 @@ class CombinedParser(BaseParser):
     def parse(self, item: Item, line: int) -> AccessEvent:
         if not isinstance(item, str):
             raise ParseError(f"expected a text line, got a {type(item).__name__}; {ACCEPTED}")
+        fast = FAST_LINE_RE.fullmatch(item)
+        if fast is not None:
+            event = _build_common_event(fast, line)
+            if event is not None:
+                return event
+        return self.parse_general(item, line)
+
+    def parse_general(self, item: str, line: int) -> AccessEvent:
+        """Parse any combined or common line with LINE_RE (the path for lines FAST_LINE_RE does not take)."""
         match = LINE_RE.match(item)
         if match is None:
             raise ParseError(diagnose(item))
@@ -97,6 +115,34 @@ def _build_event(match: re.Match[str], client: Client, line: int) -> AccessEvent
     )
     fill_request(event, unescape(match["request"]))
     return event
+
+
+def _build_common_event(match: re.Match[str], line: int) -> AccessEvent | None:
+    """Build the event of a FAST_LINE_RE match, or return None for a target that needs `split_target`."""
+    host, _, user, moment, method, target, version, status, size, referrer, agent = match.groups()
+    if target.find("://", 0, 16) > 0:
+        return None  # `/x://y` is read as an absolute URL by split_target
+    client = parse_client(host)
+    timestamp = parse_clf_time_fixed(moment)
+    path, sep, query = target.partition("?")
+    return AccessEvent(
+        timestamp,
+        client.address,
+        client.ip,
+        method,
+        path,
+        query if sep else None,
+        version,
+        None if status == "-" else int(status),
+        None if size == "-" else int(size),
+        None if referrer == "-" else referrer,
+        None if agent == "-" else agent,
+        None if user == "-" else unescape(user),
+        None,
+        client.port,
+        None,
+        line,
+    )
 
 
 def _recover_agent(event: AccessEvent, extra: str) -> None:

@@ -57,6 +57,19 @@ def parse_clf_time(text: str) -> float:
 
 
 @lru_cache(maxsize=65_536)
+def parse_clf_time_fixed(text: str) -> float:
+    """Convert a time already checked to be `dd/Mon/yyyy:HH:MM:SS +hhmm` (no fraction) to UTC epoch seconds.
+
+    The same result and errors as `parse_clf_time`, read by slicing instead of a regex.
+    """
+    hour, minute, second = int(text[12:14]), int(text[15:17]), int(text[18:20])
+    if hour > 23 or minute > 59 or second > 60:  # 60 is a leap second
+        raise ParseError(f"invalid time of day in {text!r}; {CLF_ACCEPTED}")
+    start = _day_start(int(text[0:2]), text[3:6], int(text[7:11]), text[21], int(text[22:24]), int(text[24:26]))
+    return start + hour * 3600 + minute * 60 + second + 0.0
+
+
+@lru_cache(maxsize=65_536)
 def parse_iso_time(text: str) -> float:
     """Convert an ISO-8601 string (or a CLF one, or digits of an epoch) to UTC epoch seconds.
 
