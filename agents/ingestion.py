@@ -90,14 +90,14 @@ class IngestionAgent:
             seqs = [None] * len(events)
         if warming:
             out = [
-                ScoredEvent(event, FeatureRow(row, index), event_stats, None, None, False, True, seq)
-                for event, row, event_stats, seq in zip(events, rows, stats, seqs, strict=True)
+                ScoredEvent(event, FeatureRow(row, index), window, None, None, False, True, seq)
+                for event, row, window, seq in zip(events, rows, stats, seqs, strict=True)
             ]
         else:
             scores, raw_scores = calibrated.tolist(), raw.tolist()
             out = [
-                ScoredEvent(event, FeatureRow(row, index), event_stats, score, raw_score, score >= threshold, False, seq)
-                for event, row, event_stats, score, raw_score, seq in zip(
+                ScoredEvent(event, FeatureRow(row, index), window, score, raw_score, score >= threshold, False, seq)
+                for event, row, window, score, raw_score, seq in zip(
                     events, rows, stats, scores, raw_scores, seqs, strict=True
                 )
             ]
