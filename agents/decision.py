@@ -17,6 +17,8 @@ Scenarios and what each one reads:
 - injection_attempt: the content signal of the request (`features["injection"]`).
 - flood: request rate far above the site's median across active clients and
   above an absolute floor.
+- scraping: many distinct catalogue pages with few static assets, or a script
+  user agent walking the catalogue (`agents.scraping`).
 - anomalous_behaviour: a calibrated anomaly score above `min_score` on several
   events of one client within the window, with no named scenario active.
 
@@ -41,7 +43,8 @@ from typing import Any
 from agents.bus import DECISIONS, SCORED, Bus
 from agents.decisions_store import Decision, DecisionStore
 from agents.messages import ScoredEvent
-from agents.policy import ACTION_RANK, SEVERITIES, Policy, Scenario, format_duration
+from agents.policy import ACTION_RANK, SEVERITIES, CredentialStuffing, Policy, Scenario, format_duration
+from agents.scraping import CatalogueWalks, WalkVerdict
 from agents.webhook import WebhookNotifier
 from config.settings import Settings, get_settings
 from stream.features import LOGIN_PATH, is_failed_login
@@ -97,6 +100,7 @@ class ClientState:
     failed_logins: int = 0
     requests: int = 0
     distinct_users: int = 0
+    distinct_paths: int = 0
     max_score: float = 0.0
     anomalous: deque[float] = field(default_factory=deque)
 
@@ -257,6 +261,11 @@ class DecisionAgent:
             self.window, settings.max_clients, flood.baseline_refresh, flood.min_active_clients
         )
         self.logins = LoginTracker(self.window, policy.scenarios.credential_stuffing.max_endpoints)
+        self.walks = CatalogueWalks(policy.scenarios.scraping, self.window)
+        # Log time each client was first seen, oldest first, at most `max_clients`.
+        # NOTE: eviction is first-in first-out, so past that bound a long-known client can
+        # read as new for one window.
+        self._first_seen: dict[str, float] = {}
 
         self._never = [ipaddress.ip_network(item, strict=False) for item in settings.trusted_proxies]
         self._allowed = [ipaddress.ip_network(item, strict=False) for item in policy.allow.addresses]
@@ -276,10 +285,13 @@ class DecisionAgent:
         now = event.timestamp
         client = event.client
         self.baseline.update(client, now, stats.rate_per_min)
+        if client not in self._first_seen:
+            self._remember(client, now)
 
         state = self._state_for(scored)
         failed_login = state is not None and self._is_failed_login(scored, state)
-        if not failed_login and not self._may_fire(scored):
+        walk = self.walks.observe(scored) if self.policy.scenarios.scraping.enabled else None
+        if not failed_login and walk is None and not self._may_fire(scored):
             return []
 
         subject = Subject(client, event.source_ip, event.user_agent_original)
@@ -289,6 +301,8 @@ class DecisionAgent:
         self._check_scanning(scored, subject, findings)
         self._check_injection(scored, subject, findings)
         self._check_flood(scored, subject, findings)
+        if walk is not None:
+            self._add(findings, self._scraping(scored, subject, walk))
         if not findings and state is not None:
             self._check_anomalous(scored, subject, state, findings)
         decisions = self._decide_all(findings, subject, scored)
@@ -332,6 +346,12 @@ class DecisionAgent:
 
     # Per-client state
 
+    def _remember(self, client: str, now: float) -> None:
+        first_seen = self._first_seen
+        first_seen[client] = now
+        if len(first_seen) > self._max_clients:
+            del first_seen[next(iter(first_seen))]
+
     def _state_for(self, scored: ScoredEvent) -> ClientState | None:
         client = scored.event.client
         state = self._clients.get(client)
@@ -354,6 +374,7 @@ class DecisionAgent:
         state.failed_logins = stats.failed_logins
         state.requests = stats.requests
         state.distinct_users = stats.distinct_users
+        state.distinct_paths = stats.distinct_paths
         state.user_agent = scored.event.user_agent_original
         # The ingestion agent counts every 403 as a failed login, so a scanner hitting forbidden
         # pages would look like a password guesser. Only a 401 or a POST to a login-like path
@@ -515,10 +536,11 @@ class DecisionAgent:
         config = self.policy.scenarios.credential_stuffing
         state = self._clients.get(client)
         attempts = window.clients.get(client, 0)
-        if state is None or attempts < config.participant_failed_logins:
+        if state is None or attempts == 0:
             return None
         share = state.failed_logins / max(state.requests, 1)
-        if share < config.participant_login_share and state.distinct_users < config.participant_distinct_users:
+        new_client = self._new_login_only(client, state, now)
+        if not new_client and not _takes_part(config, attempts, share, state.distinct_users):
             return None
         if self._suppressed(client, "credential_stuffing", config.action, now):
             return None
@@ -526,7 +548,7 @@ class DecisionAgent:
         subject = current if client == current.client else Subject(client, state.ip, state.user_agent)
         path = quote(endpoint)
         window_s = int(self.window)
-        return self._finding(
+        finding = self._finding(
             "credential_stuffing",
             config,
             subject,
@@ -577,6 +599,28 @@ class DecisionAgent:
                 f"and {share:.0%} of its requests are failed logins.",
             ],
         )
+        if new_client:
+            age = int(now - self._first_seen[client])
+            finding.evidence.append(_evidence("client_age", age, window_s, "seconds since first request", "threshold"))
+            finding.reasons_es.append(
+                f"{client} apareció hace {age} s y solo envió intentos de inicio de sesión, sin navegar la tienda."
+            )
+            finding.reasons_en.append(
+                f"{client} first appeared {age} s ago and sent only login attempts, without browsing the shop."
+            )
+        return finding
+
+    def _new_login_only(self, client: str, state: ClientState, now: float) -> bool:
+        """Tell whether the client is new within the window and sent nothing but login attempts.
+
+        One other request on the same path is allowed: bots often load the login form first.
+        """
+        if not self.policy.scenarios.credential_stuffing.participant_new_client:
+            return False
+        first = self._first_seen.get(client)
+        if first is None or now - first > self.window:
+            return False
+        return state.requests - state.failed_logins <= 1 and state.distinct_paths <= 1
 
     def _range_finding(
         self, endpoint: str, window: EndpointWindow, findings: list[Finding], now: float
@@ -788,6 +832,36 @@ class DecisionAgent:
             )
         )
 
+    def _scraping(self, scored: ScoredEvent, subject: Subject, verdict: WalkVerdict) -> Finding | None:
+        config = self.policy.scenarios.scraping
+        if self._suppressed(subject.client, "scraping", config.action, scored.event.timestamp):
+            return None
+        walk = verdict.walk
+        pages = walk.distinct_pages
+        window = int(self.window)
+        threshold = config.script_pages if verdict.script else config.pages
+        evidence = [
+            _evidence("distinct_catalogue_pages", pages, threshold, f"per {window} s", "threshold"),
+            _evidence("asset_share", walk.asset_share, config.max_asset_share, "share of page and asset requests",
+                      "observed" if verdict.script else "threshold"),
+        ]
+        es = [
+            f"{subject.client} pidió {pages} páginas distintas del catálogo en {window} s (umbral {threshold}), "
+            f"y solo el {walk.asset_share:.0%} de sus peticiones fueron recursos estáticos; última: "
+            f"{quote(scored.event.url_path)}."
+        ]
+        en = [
+            f"{subject.client} requested {pages} distinct catalogue pages in {window} s (threshold {threshold}), "
+            f"and only {walk.asset_share:.0%} of its requests were static assets; last: "
+            f"{quote(scored.event.url_path)}."
+        ]
+        if verdict.script:
+            ua = quote(verdict.user_agent)
+            evidence.append(_evidence("ua_script", 1.0, 0.0, "flag", "threshold"))
+            es.append(f"Agente de usuario de un script: {ua}.")
+            en.append(f"Script user agent: {ua}.")
+        return self._finding("scraping", config, subject, pages / threshold, scored.score, evidence, es, en)
+
     def _check_anomalous(
         self, scored: ScoredEvent, subject: Subject, state: ClientState, findings: list[Finding]
     ) -> None:
@@ -836,7 +910,7 @@ class DecisionAgent:
         )
 
     def _named_active(self, client: str, now: float) -> bool:
-        named = ("brute_force", "credential_stuffing", "scanning", "injection_attempt", "flood")
+        named = ("brute_force", "credential_stuffing", "scanning", "injection_attempt", "flood", "scraping")
         return any(self.store.active_for(client, scenario, now) is not None for scenario in named)
 
     # From findings to decisions
@@ -1008,6 +1082,13 @@ def _is_scanner(features: Mapping[str, float], user_agent: str | None) -> bool:
     if features.get("ua_kind", 0.0) < 1.0 or not user_agent:
         return False
     return SCANNER_UA.search(user_agent[:UA_MATCH_LIMIT]) is not None
+
+
+def _takes_part(config: CredentialStuffing, attempts: int, share: float, distinct_users: int) -> bool:
+    """Tell whether a client's failed logins on an attacked endpoint look like a bot's, not a customer's."""
+    if attempts < config.participant_failed_logins:
+        return False
+    return share >= config.participant_login_share or distinct_users >= config.participant_distinct_users
 
 
 def _network_of(ip: str) -> str | None:

@@ -106,6 +106,9 @@ class CredentialStuffing(Scenario):
     participant_failed_logins: int = Field(default=2, gt=0)
     participant_login_share: Share = 0.8
     participant_distinct_users: int = Field(default=3, gt=1)
+    # A client first seen within the window, whose requests there are all login attempts
+    # (plus at most one load of the login page), counts from its first failed login.
+    participant_new_client: bool = True
     max_endpoints: int = Field(default=1024, gt=0)
     # Several participants in one /24 (IPv4) or /64 (IPv6).
     range_min_clients: int = Field(default=3, ge=0)
@@ -138,6 +141,42 @@ class InjectionAttempt(Scenario):
     severity: Severity = "high"
 
 
+class Scraping(Scenario):
+    # Distinct catalogue pages from one client in the window, and the largest share of
+    # static assets among its page and asset requests.
+    pages: int = Field(default=30, gt=0)
+    max_asset_share: Share = 0.1
+    # With a script user agent (curl, python-requests, Scrapy, Java...) fewer pages are enough.
+    script_pages: int = Field(default=15, gt=0)
+    page_paths: str = r"/(?:productos?|products?|items?|categorias?|category|categories|catalogo|catalog)(?:/|$)"
+    asset_paths: str = (
+        r"\.(?:css|js|mjs|map|png|jpe?g|gif|webp|avif|svg|ico|woff2?|ttf|otf)$|^/(?:static|assets|img|images)/"
+    )
+    max_clients: int = Field(default=5_000, gt=0)
+    action: Action = "rate_limit"
+    duration: Duration = parse_duration("30m")
+    severity: Severity = "medium"
+
+    @field_validator("action")
+    @classmethod
+    def _check_action(cls, value: str) -> str:
+        # A fast shopper behind a shared address can look like a scraper, so the first offence
+        # never blocks. escalation.block_after still turns a repeat offence into a block.
+        if value == "block":
+            raise ValueError("'block' is not accepted for a first scraping offence; use rate_limit "
+                             "and let escalation.block_after block repeat offenders")
+        return value
+
+    @field_validator("page_paths", "asset_paths")
+    @classmethod
+    def _check_regex(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"{value!r} is not a valid regular expression: {exc}") from exc
+        return value
+
+
 class Flood(Scenario):
     rate_per_min: float = Field(default=300.0, gt=0)
     baseline_factor: float = Field(default=20.0, gt=1)
@@ -163,6 +202,7 @@ class Scenarios(_Strict):
     scanning: Scanning = Scanning()
     injection_attempt: InjectionAttempt = InjectionAttempt()
     flood: Flood = Flood()
+    scraping: Scraping = Scraping()
     anomalous_behaviour: AnomalousBehaviour = AnomalousBehaviour()
 
 
