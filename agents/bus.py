@@ -76,5 +76,9 @@ class InMemoryBus(Bus):
         if subscription in subs:
             subs.remove(subscription)
 
+    def depth(self, topic: str) -> int:
+        """Return the messages of `topic` waiting in its fullest subscription."""
+        return max((sub.queue.qsize() for sub in self._subscriptions.get(topic, ())), default=0)
+
     def subscribers(self, topic: str) -> int:
         return len(self._subscriptions.get(topic, ()))

@@ -141,6 +141,10 @@ class Runtime:
         for decision in decisions:
             metrics.decisions.labels(decision.scenario, decision.action).inc()
         metrics.warm.set(1 if self.warm else 0)
+        depth = getattr(self.bus, "depth", None)
+        if depth is not None:
+            for topic in (RAW, SCORED, DECIDED, DECISIONS):
+                metrics.queue_depth.labels(topic).set(depth(topic))
 
     async def _collect(self, subscription: Any) -> None:
         while True:
