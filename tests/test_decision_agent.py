@@ -160,6 +160,22 @@ def flood_events() -> list[ScoredEvent]:
     return [*benign_site(), flood]
 
 
+def catalogue_page(index: int, ts: float, ua: str = "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0",
+                   ua_kind: float = 0.0) -> ScoredEvent:
+    """Return a product page request of a client whose window already holds many requests."""
+    stats = ClientStats(requests=20 + index, rate_per_min=40.0, distinct_paths=20 + index)
+    return make_scored(ts=ts, path=f"/producto/zapatillas-{10_000 + index}", stats=stats,
+                       features={"ua_kind": ua_kind})
+
+
+def scraping_walk_events() -> list[ScoredEvent]:
+    return [catalogue_page(i, T0 + i * 1.5) for i in range(30)]
+
+
+def scraping_script_events() -> list[ScoredEvent]:
+    return [catalogue_page(i, T0 + i * 3, ua="python-requests/2.31.0", ua_kind=0.7) for i in range(15)]
+
+
 def anomalous_events() -> list[ScoredEvent]:
     return [make_scored(ts=T0 + i, path=f"/p{i}", score=0.997) for i in range(5)]
 
@@ -173,6 +189,8 @@ SCENARIO_CASES: list[tuple[str, Callable[[], list[ScoredEvent]], str, str]] = [
     ("many_404_paths", scanning_404_events, "scanning", "block"),
     ("injection_repeated", injection_block_events, "injection_attempt", "block"),
     ("flood", flood_events, "flood", "rate_limit"),
+    ("scraping_catalogue_walk", scraping_walk_events, "scraping", "rate_limit"),
+    ("scraping_script_agent", scraping_script_events, "scraping", "rate_limit"),
     ("anomalous", anomalous_events, "anomalous_behaviour", "alert"),
 ]
 
@@ -649,7 +667,7 @@ feature_strategy = st.fixed_dictionaries(
         "injection": st.floats(0, 1),
         "probe_path": st.sampled_from([0.0, 1.0]),
         "handshake": st.sampled_from([0.0, 1.0]),
-        "ua_kind": st.sampled_from([0.0, 0.4, 1.0]),
+        "ua_kind": st.sampled_from([0.0, 0.4, 0.7, 1.0]),
     }
 )
 event_strategy = st.builds(
@@ -657,7 +675,7 @@ event_strategy = st.builds(
     client=st.sampled_from([ATTACKER, "192.0.2.9", "2001:db8::1", "127.0.0.1"]),
     ts=st.floats(T0, T0 + 600),
     method=st.sampled_from(["GET", "POST"]),
-    path=st.sampled_from(["/", "/login", "/.env", "/search"]),
+    path=st.sampled_from(["/", "/login", "/.env", "/search", "/producto/1", "/static/app.css"]),
     status=st.sampled_from([200, 401, 403, 404, 500]),
     ua=st.one_of(st.none(), st.text(max_size=40)),
     user=st.one_of(st.none(), st.sampled_from(["a", "b", "c"])),
@@ -680,6 +698,7 @@ def test_decision_invariants_any_events(events: list[ScoredEvent]) -> None:
         assert decision.reasons["es"] and decision.reasons["en"]
         assert decision.value != "127.0.0.1"
         assert decision.scenario != "anomalous_behaviour" or decision.action != "block"
+        assert decision.scenario != "scraping" or decision.repeat > 1 or decision.action != "block"
     values_scenarios = [(d.value, d.scenario) for d in store.find(now=T0 + 600, limit=10_000)]
     assert len(values_scenarios) == len(set(values_scenarios))
 
