@@ -14,7 +14,7 @@ detector reads `MODEL_FEATURES` in this order.
 | non_alnum | share of characters in path+query outside [A-Za-z0-9/._-] |
 | bytes | log1p(body bytes) / log1p(10 MiB), capped at 1; missing → 0 |
 | ua_kind | browser 0, app 0.2, bot 0.4, tool 0.7, empty 0.85, scanner 1 |
-| injection | min(distinct injection patterns in target and user agent / 3, 1) |
+| injection | sum of injection pattern weights in target (and scanner UA), capped at 1; see below |
 | probe_path | 1 when the path is a known probe path (/.env, /.git/, /wp-login.php …) |
 | handshake | 1 when the request was TLS/RDP/SSH bytes or not a request line at all |
 | win_rate | log1p(requests per minute) / log1p(1200), capped at 1 |
@@ -24,6 +24,11 @@ detector reads `MODEL_FEATURES` in this order.
 | win_failed_logins | log1p(failed logins) / log1p(100), capped at 1 |
 | win_not_found | log1p(404 answers) / log1p(100), capped at 1 |
 | win_users | log1p(distinct user names) / log1p(32), capped at 1 |
+
+Injection patterns weigh 0.7 when one alone is an attack (UNION SELECT, a
+tautology, a JNDI lookup, a script tag, /etc/passwd …) and 0.35 when one
+needs company (quote then comment, ../, javascript:), so a single clear
+payload reaches 0.7 and harmless punctuation stays low.
 
 A failed login is a 401 answer, or a request to a login-like path answered
 403, or a POST to a login-like path that does not succeed (status ≥ 400).
@@ -39,7 +44,7 @@ import numpy as np
 
 from agents.messages import ClientStats
 from stream.events import TAG_HANDSHAKE, TAG_MALFORMED_REQUEST, AccessEvent
-from stream.signals import UA_SCANNER, injection_hits, is_probe_path, user_agent_kind
+from stream.signals import UA_SCANNER, injection_signal, is_probe_path, user_agent_kind
 from stream.windows import (
     C4XX,
     C5XX,
@@ -107,14 +112,14 @@ def target_signals(path: str, query: str) -> tuple[float, float, float, float, f
     """Return path depth, URL length, query length and non-alphanumeric share (all scaled),
     injection strength, raw injection hits and whether the path is a known probe path."""
     target = path + ("?" + query if query else "")
-    hits = injection_hits(target) if target else 0
+    injection, hits = injection_signal(target) if target else (0.0, 0)
     plain = len(target.translate(_DROP_PLAIN)) if target else 0
     return (
         min(path.count("/") / 12, 1.0),
         _log_scale(len(target), _LOG_URL),
         _log_scale(len(query), _LOG_QUERY),
         plain / len(target) if target else 0.0,
-        min(hits / 3, 1.0),
+        injection,
         hits,
         bool(path) and is_probe_path(path),
     )
@@ -144,8 +149,9 @@ def event_features(event: AccessEvent) -> tuple[list[float], tuple[int, ...]]:
     ua = event.user_agent_original
     ua_kind = user_agent_kind(ua)
     if ua_kind == UA_SCANNER and ua:
-        hits += injection_hits(ua)
-        injection = min(hits / 3, 1.0)
+        ua_strength, ua_hits = injection_signal(ua)
+        hits += ua_hits
+        injection = min(injection + ua_strength, 1.0)
     if hits:
         flags.append(INJECTION)
     if probe:

@@ -12,7 +12,7 @@ import re
 from functools import lru_cache
 from urllib.parse import unquote_plus
 
-# One alternative per family member; `injection_hits` counts distinct matches.
+# One pattern per technique; `injection_signal` weighs the distinct ones found.
 INJECTION_PATTERNS: dict[str, re.Pattern[str]] = {
     "sqli_union": re.compile(r"union(?:\s|/\*.*?\*/)+(?:all\s+)?select"),
     "sqli_tautology": re.compile(r"['\"]\s*(?:or|and)\s+['\"]?\w+['\"]?\s*(?:=|like)|\bor\s+1\s*=\s*1"),
@@ -67,11 +67,21 @@ BROWSER_UA = re.compile(r"mozilla/|opera/", re.IGNORECASE)
 UA_BROWSER, UA_APP, UA_BOT, UA_TOOL, UA_EMPTY, UA_SCANNER = 0.0, 0.2, 0.4, 0.7, 0.85, 1.0
 
 
+# Weight of each pattern in the injection strength. A strong pattern alone is an attack on its own
+# (nobody searches a shop for "union select" or "${jndi:"); a weak one needs company, because
+# quotes, "--" or "../" also turn up in harmless queries.
+STRONG_PATTERN_WEIGHT = 0.7
+WEAK_PATTERN_WEIGHT = 0.35
+WEAK_PATTERNS = frozenset(
+    {"sqli_comment", "sqli_stacked", "xss_scheme", "xss_call", "traversal", "shell_path", "template"}
+)
+
+
 @lru_cache(maxsize=65_536)
-def injection_hits(target: str) -> int:
-    """Count the distinct injection patterns found in a request target or header value."""
+def injection_signal(target: str) -> tuple[float, int]:
+    """Return the injection strength (0..1) and the number of distinct patterns found in `target`."""
     if not _QUICK.search(target.lower()):
-        return 0
+        return 0.0, 0
     text = target
     # Decode twice: attackers double-encode to get past single-pass filters.
     for _ in range(2):
@@ -79,7 +89,18 @@ def injection_hits(target: str) -> int:
             break
         text = unquote_plus(text)
     text = text.lower()
-    return sum(1 for pattern in INJECTION_PATTERNS.values() if pattern.search(text))
+    strength = 0.0
+    hits = 0
+    for name, pattern in INJECTION_PATTERNS.items():
+        if pattern.search(text):
+            hits += 1
+            strength += WEAK_PATTERN_WEIGHT if name in WEAK_PATTERNS else STRONG_PATTERN_WEIGHT
+    return min(strength, 1.0), hits
+
+
+def injection_hits(target: str) -> int:
+    """Count the distinct injection patterns found in a request target or header value."""
+    return injection_signal(target)[1]
 
 
 @lru_cache(maxsize=65_536)
