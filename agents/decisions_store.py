@@ -227,6 +227,11 @@ class DecisionStore:
                 break
         return found
 
+    def count_active(self, now: float | None = None) -> int:
+        """Return how many decisions are active at `now` (the store's clock by default)."""
+        now = self.clock() if now is None else now
+        return sum(1 for decision in self._decisions.values() if decision.is_active(now))
+
     # Internals
 
     def _drop_oldest(self) -> None:

@@ -61,6 +61,10 @@ class Runtime:
             restore(self, snapshot)
 
     @property
+    def clients_tracked(self) -> int:
+        return len(self.ingestion.extractor.windows)
+
+    @property
     def warm(self) -> bool:
         return not self.detector.warming_up
 

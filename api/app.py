@@ -61,6 +61,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         version=health.VERSION,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # The dashboard router serves /docs with a vendored Swagger UI, so the page works offline.
+        docs_url=None,
+        redoc_url=None,
         dependencies=[Depends(guard)],  # API key, role and rate limit on every route (api/auth.py)
     )
     if settings.redis_url is not None:

@@ -42,7 +42,8 @@ ROLES = ("analyze", "admin")
 MIN_KEY_LENGTH = 16
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 
-OPEN_ROUTES = frozenset({("GET", "/health"), ("GET", "/")})  # "/" is the static dashboard page
+# "/" is the static dashboard page; the OpenAPI schema and its page describe the API and hold no data.
+OPEN_ROUTES = frozenset({("GET", "/health"), ("GET", "/"), ("GET", "/docs"), ("GET", "/openapi.json")})
 ANALYZE_ROUTES = frozenset(
     {
         ("POST", "/analyze"),

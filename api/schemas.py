@@ -60,9 +60,10 @@ class Action(BaseModel):
 
 class AnalyzeResponse(BaseModel):
     threat: bool = Field(description="True when any client in the batch earned an alert, rate_limit or block.")
-    received: int
+    received: int = Field(description="Items in the batch: parsed + rejected + headers.")
     parsed: int
     rejected: int
+    headers: int = Field(description="CSV header lines read (0 or 1); they are neither events nor errors.")
     format: str
     actions: list[Action]
     events: list[EventResult]

@@ -140,3 +140,40 @@ def test_analyze_first_2000_lines_of_elastic_log(client: TestClient) -> None:
     assert len(body["events"]) == body["parsed"]
     assert all(event["score"] is not None for event in body["events"])
     assert all(isinstance(error["line"], int) for error in body["errors"])
+
+
+def test_analyze_counts_csv_header(client: TestClient) -> None:
+    logs = [
+        "client.ip,@timestamp,http.request.method,url.path,http.response.status_code",
+        "198.51.100.7,2026-12-04T10:00:00Z,GET,/,200",
+    ]
+    body = client.post("/analyze", json={"logs": logs}).json()
+    assert body["format"] == "csv"
+    assert body["headers"] == 1
+    assert body["received"] == body["parsed"] + body["rejected"] + body["headers"]
+
+
+def test_health_counts_active_decisions(client: TestClient) -> None:
+    lines = [
+        f'198.51.100.77 - - [04/Dec/2026:12:00:0{i} +0000] "GET {path} HTTP/1.1" 404 153 "-" "Mozilla/5.0"'
+        for i, path in enumerate(["/.env", "/.git/config", "/wp-login.php", "/phpmyadmin/"])
+    ]
+    body = client.post("/analyze", json={"logs": lines}).json()
+    assert body["threat"] is True
+    assert client.get("/health").json()["active_decisions"] >= 1
+
+
+def test_future_dated_line_does_not_lift_decisions(client: TestClient) -> None:
+    now = datetime.now(UTC)
+    lines = [
+        f'198.51.100.78 - - [{(now + timedelta(seconds=i)).strftime("%d/%b/%Y:%H:%M:%S +0000")}] '
+        f'"GET {path} HTTP/1.1" 404 153 "-" "Mozilla/5.0"'
+        for i, path in enumerate(["/.env", "/.git/config", "/wp-login.php", "/phpmyadmin/"])
+    ]
+    assert client.post("/analyze", json={"logs": lines}).json()["threat"] is True
+    active_before = client.get("/decisions", params={"value": "198.51.100.78"}).json()
+    assert len(active_before) == 1
+    future = '198.51.100.99 - - [04/Dec/2099:10:15:33 +0000] "GET / HTTP/1.1" 200 312 "-" "curl/8"'
+    assert client.post("/analyze", json={"logs": [future]}).status_code == 200
+    active_after = client.get("/decisions", params={"value": "198.51.100.78"}).json()
+    assert [d["id"] for d in active_after] == [d["id"] for d in active_before]

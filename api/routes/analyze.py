@@ -45,6 +45,7 @@ def verdict_to_dict(verdict: BatchVerdict) -> dict[str, Any]:
         "received": parsed.received,
         "parsed": len(parsed.events),
         "rejected": len(parsed.errors),
+        "headers": parsed.header_lines,
         "format": parsed.format,
         "actions": actions,
         "events": events,

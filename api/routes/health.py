@@ -19,10 +19,17 @@ async def health(request: Request) -> Health:
         status="ok",
         warm=runtime.warm,
         events_seen=runtime.detector.events_seen,
-        clients_tracked=len(runtime.ingestion.extractor.windows),
-        active_decisions=runtime.decisions.count_active() if hasattr(runtime.decisions, "count_active") else 0,
+        clients_tracked=_clients_tracked(runtime),
+        active_decisions=runtime.decisions.count_active(),
         version=VERSION,
     )
+
+
+def _clients_tracked(runtime: object) -> int:
+    tracked = getattr(runtime, "clients_tracked", None)
+    if isinstance(tracked, int):
+        return tracked
+    return len(runtime.ingestion.extractor.windows)  # type: ignore[attr-defined]
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
