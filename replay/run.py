@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 import time
@@ -66,6 +67,11 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("file", help="log file to replay; .gz files are decompressed; - reads stdin")
     parser.add_argument("--url", help="base URL of a running service, e.g. http://127.0.0.1:8000 (default: in-process)")
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("CENTINELA_API_KEY"),
+        help="API key sent as X-API-Key with --url (default: $CENTINELA_API_KEY)",
+    )
     parser.add_argument("--via", choices=("http", "ws"), default="http",
                         help="with --url: send batches to POST /analyze (http, default) or /ws/stream (ws)")
     parser.add_argument("--batch", type=_positive_int, default=1000, help="lines per batch (default 1000)")
@@ -124,8 +130,8 @@ def _target(args: argparse.Namespace) -> Target:
     if args.url is None:
         return InProcessTarget(Settings(), webhook=args.webhook)
     if args.via == "ws":
-        return WebSocketTarget(args.url)
-    return HttpTarget(args.url)
+        return WebSocketTarget(args.url, args.api_key)
+    return HttpTarget(args.url, args.api_key)
 
 
 async def replay(args: argparse.Namespace, target: Target, stderr: Console) -> tuple[int, dict[str, Any] | None]:

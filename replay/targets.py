@@ -7,6 +7,7 @@ an outcome are line numbers of the replayed file.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -100,14 +101,18 @@ class InProcessTarget:
         return Outcome(body["events"], body["errors"], body["actions"], verdict.parsed.header_lines)
 
 
+MAX_RATE_LIMIT_RETRIES = 8
+
+
 class HttpTarget:
     """POST /analyze on a running service, one batch per request, in order."""
 
     name = "http"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, api_key: str | None = None) -> None:
         self.url = url.rstrip("/")
-        self.client = httpx.AsyncClient(base_url=self.url, timeout=BATCH_TIMEOUT)
+        headers = {"X-API-Key": api_key} if api_key else {}
+        self.client = httpx.AsyncClient(base_url=self.url, timeout=BATCH_TIMEOUT, headers=headers)
 
     async def __aenter__(self) -> HttpTarget:
         try:
@@ -124,10 +129,7 @@ class HttpTarget:
         await self.client.aclose()
 
     async def send(self, items: list[str], first_line: int, format: str) -> Outcome:
-        try:
-            response = await self.client.post("/analyze", json={"logs": items, "format": format})
-        except httpx.HTTPError as exc:
-            raise BatchFailed(f"POST /analyze failed: {exc!r}") from exc
+        response = await self._post({"logs": items, "format": format})
         if response.status_code != 200:
             raise BatchFailed(f"POST /analyze returned HTTP {response.status_code}: {response.text[:300]}")
         body = response.json()
@@ -136,6 +138,26 @@ class HttpTarget:
         errors = [{**error, "line": error["line"] + shift} for error in body["errors"]]
         headers = body["received"] - body["parsed"] - body["rejected"]
         return Outcome(events, errors, body["actions"], headers)
+
+
+    async def _post(self, body: dict[str, object]) -> httpx.Response:
+        """POST one batch, waiting out 429 answers as their Retry-After asks (a few times at most)."""
+        for _attempt in range(MAX_RATE_LIMIT_RETRIES):
+            try:
+                response = await self.client.post("/analyze", json=body)
+            except httpx.HTTPError as exc:
+                raise BatchFailed(f"POST /analyze failed: {exc!r}") from exc
+            if response.status_code != 429:
+                return response
+            await asyncio.sleep(_retry_after(response))
+        return response
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        return min(max(float(response.headers.get("retry-after", "1")), 0.05), 30.0)
+    except ValueError:
+        return 1.0
 
 
 def websocket_url(url: str) -> str:
@@ -150,13 +172,16 @@ class WebSocketTarget:
 
     name = "ws"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, api_key: str | None = None) -> None:
         self.url = websocket_url(url)
+        self.headers = {"X-API-Key": api_key} if api_key else None
         self.connection: ClientConnection | None = None
 
     async def __aenter__(self) -> WebSocketTarget:
         try:
-            self.connection = await connect(self.url, max_size=16 * 1024 * 1024, open_timeout=10.0)
+            self.connection = await connect(
+                self.url, max_size=16 * 1024 * 1024, open_timeout=10.0, additional_headers=self.headers
+            )
         except (OSError, InvalidHandshake, TimeoutError) as exc:
             raise Unreachable(f"websocket {self.url} is unreachable: {exc!r}") from exc
         return self
