@@ -163,4 +163,4 @@ def test_replay_run_sends_api_key_and_waits_out_429(env: Path, tmp_path: Path, c
     assert refused != 0
     assert status == 0
     assert summary["events"] == 213
-    assert summary["failed_batches"] == 0
+    assert summary["failed_batches"] == []
