@@ -24,6 +24,8 @@ USER_BITS = 64
 # Counter slots inside one bucket.
 REQUESTS, C4XX, C5XX, NOT_FOUND, FAILED_LOGIN, PROBE, INJECTION, HANDSHAKE = range(8)
 N_COUNTERS = 8
+# The running totals follow the buckets in the same array, one allocation per client.
+TOTALS = N_BUCKETS * N_COUNTERS
 
 
 def estimate_distinct(bitmap: int, bits: int) -> int:
@@ -75,27 +77,29 @@ _USER_ESTIMATES = [0] * (USER_BITS + 1)
 class ClientWindow:
     """One client's buckets plus running totals, so reading the window costs O(1).
 
-    `oldest` is the number of the oldest bucket in the window that holds a request, so the span the
-    client was active in is read without scanning the buckets.
+    `counts` holds the bucket counters, then the totals from index `TOTALS`. `oldest` is the
+    number of the oldest bucket in the window that holds a request, so the span the client was
+    active in is read without scanning the buckets. `users` stays None until the client sends
+    a user name, which most clients never do.
     """
 
-    __slots__ = (
-        "counts", "head", "last_seen", "oldest", "path_union", "paths", "totals", "user_union", "users"
-    )
+    __slots__ = ("counts", "head", "last_seen", "oldest", "path_union", "paths", "user_union", "users")
 
     def __init__(self, head: int, now: float) -> None:
         self.head = head
         self.oldest = head
         self.last_seen = now
-        self.counts = array("I", bytes(4 * N_BUCKETS * N_COUNTERS))
-        self.totals = array("I", bytes(4 * N_COUNTERS))
+        self.counts = array("I", bytes(4 * (TOTALS + N_COUNTERS)))
         self.paths = [0] * N_BUCKETS
-        self.users = [0] * N_BUCKETS
+        self.users: list[int] | None = None
         self.path_union = 0
         self.user_union = 0
 
     def __setstate__(self, state: tuple[None, dict[str, object]] | dict[str, object]) -> None:
-        slots = state[1] if isinstance(state, tuple) else state
+        slots = dict(state[1] if isinstance(state, tuple) else state)
+        totals = slots.pop("totals", None)
+        if totals is not None:  # pickled when the totals had an array of their own
+            slots["counts"] = slots["counts"] + totals  # type: ignore[operator]
         for name, value in slots.items():
             setattr(self, name, value)
         if not hasattr(self, "oldest"):  # pickled before `oldest` existed
@@ -105,18 +109,20 @@ class ClientWindow:
         """Move the newest bucket forward to `bucket`, clearing expired ones; return the slot."""
         if bucket > self.head:
             steps = min(bucket - self.head, N_BUCKETS)
-            counts, totals = self.counts, self.totals
+            counts, users = self.counts, self.users
             for k in range(1, steps + 1):
                 slot = (self.head + k) % N_BUCKETS
                 base = slot * N_COUNTERS
                 for i in range(N_COUNTERS):
-                    totals[i] -= counts[base + i]
+                    counts[TOTALS + i] -= counts[base + i]
                 counts[base : base + N_COUNTERS] = _ZERO_BUCKET
                 self.paths[slot] = 0
-                self.users[slot] = 0
+                if users is not None:
+                    users[slot] = 0
             self.head = bucket
             self.path_union = _union(self.paths)
-            self.user_union = _union(self.users)
+            if users is not None:
+                self.user_union = _union(users)
             if self.oldest <= bucket - N_BUCKETS:
                 self.oldest = bucket - max(self.active_buckets() - 1, 0)
         # Out-of-order events older than the window land in the oldest bucket.
@@ -194,23 +200,26 @@ class ClientWindows:
             if bucket < window.oldest:
                 window.oldest = max(bucket, window.head - N_BUCKETS + 1)
         base = slot * N_COUNTERS
-        counts, totals = window.counts, window.totals
+        counts = window.counts
         counts[base] += 1
-        totals[REQUESTS] += 1
+        counts[TOTALS + REQUESTS] += 1
         for flag in flags:
             counts[base + flag] += 1
-            totals[flag] += 1
+            counts[TOTALS + flag] += 1
         if path is not None:
             bit = _PATH_BIT[path]
             window.paths[slot] |= bit
             window.path_union |= bit
         if user is not None:
             bit = _USER_BIT[user]
+            if window.users is None:
+                window.users = [0] * N_BUCKETS
             window.users[slot] |= bit
             window.user_union |= bit
 
         # Rate over the part of the window this client was active in (whole buckets), so a
         # burst of 50 requests in 2 s reads as 300/min rather than 50/min.
+        totals = counts[TOTALS:]
         requests = totals[REQUESTS]
         span = (window.head - window.oldest + 1) * self.bucket_seconds
         return new_client_stats((
