@@ -5,6 +5,11 @@ from the shipped history in a temporary state directory), in file order,
 each event scored before the model learns it. Labels are read only
 afterwards. The report is printed and written to DIR/report.md with the
 plots DIR/eval-scores.png, DIR/eval-roc.png and DIR/eval-pr.png.
+
+With `--tuned FILE` the report adds a section on the held-out set only: the
+events outside the labelled sample the model was tuned on, rebuilt from the
+sample description stored in FILE (`replay.sampling`). Scores on the
+labelled sample are in-sample and would flatter the model.
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ from replay.httpparams import httpparams_section
 from replay.labels import LabelsError, read_labels
 from replay.pipeline import PipelineRun, run_log
 from replay.report import markdown, plot_curves, plot_scores
+from replay.sampling import SampleError, mask_from_tuning, subset
 from replay.scoring import evaluate
 from replay.source import SourceError
-from stream.supervised import TunedModelError
+from stream.supervised import TunedModelError, load
 
 DEFAULT_OUT = "var/eval"
 
@@ -49,6 +55,19 @@ def write_run(run: PipelineRun, labels_path: str, out: Path, title: str, prefix:
     return markdown(evaluation, title)
 
 
+def held_out_section(run_: PipelineRun, labels_path: str, tuned_path: Path, out: Path) -> str:
+    """Return the report section on the events the tuned model was not trained on."""
+    trained_on = load(tuned_path).trained_on
+    try:
+        labelled = mask_from_tuning(run_, trained_on)
+    except SampleError as exc:
+        return f"## Held-out set\n\nNot measured: {exc}.\n"
+    sample = trained_on.get("sample", "head")
+    title = f"Detection, held-out set ({int((~labelled).sum())} events outside the {sample} sample)"
+    text = write_run(subset(run_, ~labelled), labels_path, out, title, prefix="eval-heldout-")
+    return text + "\nPlots: ![ROC](eval-heldout-roc.png) ![PR](eval-heldout-pr.png)\n"
+
+
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     try:
@@ -56,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
         pipeline = run_log(args.log, **overrides)
         text = f"# Evaluation of {Path(args.log).name}\n\n" + write_run(pipeline, args.labels, out, "Detection")
         text += "\nPlots: ![scores](eval-scores.png) ![ROC](eval-roc.png) ![PR](eval-pr.png)\n"
+        if args.tuned:
+            text += "\n" + held_out_section(pipeline, args.labels, Path(args.tuned), out)
         if args.httpparams:
             text += "\n" + httpparams_section(Path(args.httpparams), out, args.tuned)
     except (LabelsError, SourceError, TunedModelError, FileNotFoundError) as exc:

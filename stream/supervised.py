@@ -1,17 +1,19 @@
 """A supervised score learned from a labelled sample, used in place of the HST score when loaded.
 
 `python -m replay tune` trains River's `linear_model.LogisticRegression` on
-the features of a labelled head of a log plus the calibrated HST score of
-each event, picks a threshold, and pickles a `TunedModel`. When the setting
-`tuned_path` names that file, the ingestion agent reports as `score`
+the features of a labelled sample of a log plus the calibrated HST score of
+each event, picks a threshold, and pickles a `TunedModel`. `trained_on`
+records how the sample was drawn (`replay.sampling`), so the held-out events
+can be rebuilt. When the setting `tuned_path` names that file, the ingestion
+agent reports as `score`
 
     (P(attack | features, hst_score) + hst_score) / 2
 
 which stays in 0..1, and flags `anomalous` at the tuned threshold. The HST
-half stays because a labelled head contains only the attacks that happened
-in it. On the default generated mix its first 10% contained injection,
-credential stuffing and scanning. The logistic model alone ranked the
-held-out tail at ROC-AUC 0.57, while the average kept 0.98.
+half stays because a sample contains only the attacks it happened to catch.
+On the default generated mix the first 10% in time order contained only
+injection, credential stuffing and scanning: the logistic model alone ranked
+the held-out tail at ROC-AUC 0.57, while the average kept 0.98.
 """
 
 from __future__ import annotations
