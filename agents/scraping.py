@@ -1,6 +1,6 @@
 """Catalogue walks: per-client counts of catalogue pages and static assets for the scraping scenario.
 
-A scraper asks for many distinct product and category pages and few or none
+A scraper requests many distinct product and category pages and few or none
 of the images, styles and scripts a browser loads with each page. Counting
 this for every client would cost a dictionary update per event, so a client
 is followed only once its window (`ClientStats.requests`) reaches
@@ -66,7 +66,7 @@ class CatalogueWalk:
 
 @dataclass(slots=True)
 class WalkVerdict:
-    """What crossed the scraping thresholds: the walk, and whether the script rule did."""
+    """A crossed scraping threshold: the walk, the user agent, and whether the script rule fired."""
 
     walk: CatalogueWalk
     script: bool

@@ -41,7 +41,7 @@ def test_decision_scraping_spares_shopper_loading_assets() -> None:
 
 
 def test_decision_scraping_spares_crawler_at_its_pace() -> None:
-    # One page every 10 s for an hour: the window never holds enough requests to follow it.
+    # One page every 10 s for an hour: the window never contains enough requests to follow it.
     agent, store = make_agent()
     events = []
     for index in range(360):
@@ -136,7 +136,7 @@ def test_decision_stuffing_spares_single_guess_of_known_client() -> None:
 
 
 def test_decision_stuffing_spares_new_client_that_browsed() -> None:
-    # New within the window, but its window holds pages and assets besides the failed login.
+    # New within the window, but its window contains pages and assets besides the failed login.
     agent, store = make_agent()
     customer = "198.51.100.21"
     feed(agent, stuffing_wave(BOTS))
