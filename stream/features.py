@@ -27,7 +27,7 @@ detector reads `MODEL_FEATURES` in this order.
 
 Injection patterns weigh 0.7 when one alone is an attack (UNION SELECT, a
 tautology, a JNDI lookup, a script tag, /etc/passwd …) and 0.35 when one
-needs company (quote then comment, ../, javascript:), so a single clear
+needs company (quote then comment, ../, javascript:, file://), so a single clear
 payload reaches 0.7 and harmless punctuation stays low.
 
 A failed login is a 401 answer, or a request to a login-like path answered

@@ -73,7 +73,7 @@ UA_BROWSER, UA_APP, UA_BOT, UA_TOOL, UA_EMPTY, UA_SCANNER = 0.0, 0.2, 0.4, 0.7, 
 STRONG_PATTERN_WEIGHT = 0.7
 WEAK_PATTERN_WEIGHT = 0.35
 WEAK_PATTERNS = frozenset(
-    {"sqli_comment", "sqli_stacked", "xss_scheme", "xss_call", "traversal", "shell_path", "template"}
+    {"sqli_comment", "sqli_stacked", "xss_scheme", "xss_call", "traversal", "shell_path", "template", "php_wrapper"}
 )
 
 
