@@ -47,6 +47,18 @@ TOPIC_MAX_LEN = 100_000  # approximate entries kept on a broadcast topic stream
 SEEN_LIMIT = 10_000  # message versions a subscription remembers to skip duplicates
 
 
+def raise_if_cancelled(exc: BaseException | None = None) -> None:
+    """Raise CancelledError when the current task is being cancelled.
+
+    A cancelled blocking read in redis-py 8.2 can end in a ConnectionError or
+    even return normally, so a reading loop that only waits for the
+    CancelledError never stops. Reading loops call this after every read.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError from exc
+
+
 class BusError(RuntimeError):
     """A message cannot travel on the Redis bus (unknown topic, wrong type)."""
 
@@ -217,9 +229,11 @@ class RedisSubscription:
             try:
                 answer = await self._bus.client.xread({stream: self._last_id}, count=500, block=1000)
             except redis.RedisError as exc:
+                raise_if_cancelled(exc)
                 log.warning("reading topic %s failed: %s; retrying in 1 s", self.topic, exc)
                 await asyncio.sleep(1.0)
                 continue
+            raise_if_cancelled()
             for _, entries in answer or ():
                 for entry_id, fields in entries:
                     self._last_id = entry_id

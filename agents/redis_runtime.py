@@ -34,7 +34,7 @@ from agents.decisions_store import Decision
 from agents.ingestion import ScoredBatch
 from agents.messages import ClientStats, ScoredEvent
 from agents.metrics import Metrics, reason_label
-from agents.redis_bus import EventEnvelope, Keys, RedisBus, partition_of
+from agents.redis_bus import EventEnvelope, Keys, RedisBus, partition_of, raise_if_cancelled
 from agents.redis_decisions import RedisDecisionStore, SharedClock
 from agents.runtime import BatchVerdict
 from config.settings import Settings
@@ -96,10 +96,15 @@ class ClusterView:
 
 
 @dataclass(slots=True)
+class _ExtractorView:
+    windows: ClusterView
+
+
+@dataclass(slots=True)
 class _IngestionView:
     """What `/health` reads from `runtime.ingestion`: `extractor.windows`, here the cluster totals."""
 
-    extractor: Any
+    extractor: _ExtractorView
 
 
 @dataclass(slots=True)
@@ -129,7 +134,7 @@ class RedisRuntime:
         self.metrics = Metrics()
         self.view = ClusterView()
         self.detector = self.view
-        self.ingestion = _IngestionView(extractor=_Windows(self.view))
+        self.ingestion = _IngestionView(extractor=_ExtractorView(self.view))
         self.reply_stream = self.keys.replies(self.replica)
         self.bus: ClusterBus | None = None
         self._remote: RedisBus | None = None
@@ -242,9 +247,11 @@ class RedisRuntime:
             try:
                 answer = await client.xread({self.reply_stream: last_id}, count=1000, block=1000)
             except redis.RedisError as exc:
+                raise_if_cancelled(exc)
                 log.warning("reading replies failed: %s; retrying in 1 s", exc)
                 await asyncio.sleep(1.0)
                 continue
+            raise_if_cancelled()
             for _, entries in answer or ():
                 for entry_id, fields in entries:
                     last_id = entry_id
@@ -275,6 +282,7 @@ class RedisRuntime:
             try:
                 await self._refresh_status()
             except redis.RedisError as exc:
+                raise_if_cancelled(exc)
                 log.warning("reading partition status failed: %s", exc)
 
     async def _refresh_status(self) -> None:
@@ -303,14 +311,6 @@ class RedisRuntime:
                 metrics.anomalies.inc()
         for decision in decisions:
             metrics.decisions.labels(decision.scenario, decision.action).inc()
-
-
-@dataclass(slots=True)
-class _Windows:
-    view: ClusterView
-
-    def __len__(self) -> int:
-        return len(self.view)
 
 
 def _scored(event: Any, row: list[Any] | None, seq: Any, batch_id: str) -> ScoredEvent:
