@@ -167,8 +167,8 @@ class RedisBus(Bus):
     async def deliver_local(self, topic: str, messages: Sequence[Any]) -> None:
         """Hand `messages` to this process's subscriptions of `topic` now; the stream copies are then skipped.
 
-        The API replica calls this with a batch's decisions before it answers
-        the batch, so its feeds show a decision before the result that caused it.
+        The API replica calls this with a batch's decisions before it returns
+        the batch's verdict, so its feeds show a decision before the result that caused it.
         """
         for subscription in list(self._subscriptions):
             if subscription.topic == topic:

@@ -215,11 +215,11 @@ class RedisDecisionStore:
         for start in range(0, len(ids), page):
             chunk = ids[start : start + page]
             values = self.client.mget([self._decision_key(item) for item in chunk])
-            gone = [item for item, data in zip(chunk, values, strict=True) if data is None]
+            expired = [item for item, data in zip(chunk, values, strict=True) if data is None]
             out.extend(decode_decision(data) for data in values if data is not None)
-            if gone:
-                self.client.zrem(self._until, *gone)
-                self.client.zrem(self._order, *gone)
+            if expired:
+                self.client.zrem(self._until, *expired)
+                self.client.zrem(self._order, *expired)
         return out
 
     @staticmethod
