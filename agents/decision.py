@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import math
 import re
 import statistics
 import time
@@ -41,9 +42,10 @@ from functools import lru_cache
 from typing import Any
 
 from agents.bus import DECISIONS, SCORED, Bus
-from agents.decisions_store import Decision, DecisionStore
+from agents.decisions_store import Decision, DecisionStore, iso_utc
 from agents.messages import ScoredEvent
 from agents.policy import ACTION_RANK, SEVERITIES, CredentialStuffing, Policy, Scenario, format_duration
+from agents.reasons import STUFFING_FIRST_ES, clock_time, count, number, percent, quote, quote_request
 from agents.scraping import CatalogueWalks, WalkVerdict
 from agents.webhook import WebhookNotifier
 from config.settings import Settings, get_settings
@@ -52,18 +54,12 @@ from stream.signals import SCANNER_UA
 
 logger = logging.getLogger("centinela.decision")
 
-QUOTE_LIMIT = 60  # characters of an attacker-controlled string quoted in a reason
 UA_MATCH_LIMIT = 512  # characters of a user agent the allow-list regexes see
 MAX_ENDPOINT_EVENTS = 50_000  # failed logins kept per endpoint window
-
-
-def quote(text: str | None, limit: int = QUOTE_LIMIT) -> str:
-    """Quote an attacker-controlled string for a reason: escaped with repr, truncated to `limit`."""
-    if text is None:
-        return "'-'"
-    if len(text) > limit:
-        return repr(text[:limit]) + "…"
-    return repr(text)
+# Once under attack, a login endpoint stays so until its counts fall below this share of the thresholds.
+HYSTERESIS = 0.5
+LOGINS_ES = ("inicio de sesión fallido", "inicios de sesión fallidos")
+LOGINS_EN = ("failed login", "failed logins")
 
 
 @dataclass(slots=True)
@@ -188,6 +184,8 @@ class EndpointWindow:
     clients: Counter[str] = field(default_factory=Counter)
     users: Counter[str] = field(default_factory=Counter)
     under_attack: bool = False
+    attack_since: float = 0.0  # log time the attack was detected
+    attack_start: tuple[int, int, int] = (0, 0, 0)  # failed logins, clients and users at that time
     ranges: Counter[str] = field(default_factory=Counter)
     ranged: set[str] = field(default_factory=set)
     range_checked: dict[str, int] = field(default_factory=dict)
@@ -200,6 +198,10 @@ class EndpointWindow:
             _, old_client, old_user = self.events.popleft()
             _decrement(self.clients, old_client)
             _decrement(self.users, old_user)
+
+    def counts(self) -> tuple[int, int, int]:
+        """Return the failed logins, distinct clients and distinct user names in the window."""
+        return len(self.events), len(self.clients), len(self.users)
 
 
 def _decrement(counter: Counter[str], key: str) -> None:
@@ -405,14 +407,27 @@ class DecisionAgent:
     # Scenarios: each appends findings when its thresholds are crossed
 
     def _check_logins(self, scored: ScoredEvent, subject: Subject, state: ClientState, findings: list[Finding]) -> None:
+        """Name at most one login scenario per client: stuffing by many user names, brute force, then participant.
+
+        A client with an active brute_force decision is not also a stuffing participant, and one with an
+        active credential_stuffing decision does not also get brute_force. Trying many user names
+        (`client_distinct_users`) always reads as credential_stuffing, never as brute_force.
+        """
         stats = scored.stats
+        now = scored.event.timestamp
         brute = self.policy.scenarios.brute_force
         stuffing = self.policy.scenarios.credential_stuffing
         many_users = stuffing.enabled and stats.distinct_users >= stuffing.client_distinct_users
-        if brute.enabled and stats.failed_logins >= brute.failed_logins and not many_users:
-            self._add(findings, self._brute_force(scored, subject))
+
         if many_users and stats.failed_logins >= stuffing.client_failed_logins:
             self._add(findings, self._stuffing_by_client(scored, subject))
+        elif (
+            brute.enabled
+            and stats.failed_logins >= brute.failed_logins
+            and not many_users
+            and self.store.active_for(subject.client, "credential_stuffing", now) is None
+        ):
+            self._add(findings, self._brute_force(scored, subject))
         if stuffing.enabled:
             self._check_endpoint(scored, subject, findings)
 
@@ -426,7 +441,7 @@ class DecisionAgent:
             return None
         stats = scored.stats
         window = int(self.window)
-        path = quote(scored.event.url_path)
+        path = quote_request(scored.event.url_path)
         return self._finding(
             "brute_force",
             config,
@@ -438,11 +453,11 @@ class DecisionAgent:
                 _evidence("distinct_users", stats.distinct_users, None, f"per {window} s", "observed"),
             ],
             [
-                f"{stats.failed_logins} inicios de sesión fallidos desde {subject.client} en {window} s "
+                f"{count(stats.failed_logins, *LOGINS_ES)} desde {subject.client} en {window} s "
                 f"(umbral {config.failed_logins}); último intento en {path}."
             ],
             [
-                f"{stats.failed_logins} failed logins from {subject.client} in {window} s "
+                f"{count(stats.failed_logins, *LOGINS_EN)} from {subject.client} in {window} s "
                 f"(threshold {config.failed_logins}); last attempt on {path}."
             ],
         )
@@ -476,12 +491,16 @@ class DecisionAgent:
                 ),
             ],
             [
-                f"{subject.client} probó {stats.distinct_users} usuarios distintos con {stats.failed_logins} "
-                f"inicios de sesión fallidos en {window} s (umbral {config.client_distinct_users} usuarios)."
+                f"Ataque de {STUFFING_FIRST_ES} desde {subject.client}: probó "
+                f"{count(stats.distinct_users, 'usuario distinto', 'usuarios distintos')} con "
+                f"{count(stats.failed_logins, *LOGINS_ES)} en {window} s "
+                f"(umbral {count(config.client_distinct_users, 'usuario', 'usuarios')})."
             ],
             [
-                f"{subject.client} tried {stats.distinct_users} distinct users with {stats.failed_logins} "
-                f"failed logins in {window} s (threshold {config.client_distinct_users} users)."
+                f"Credential stuffing from {subject.client}: it tried "
+                f"{count(stats.distinct_users, 'distinct user', 'distinct users')} with "
+                f"{count(stats.failed_logins, *LOGINS_EN)} in {window} s "
+                f"(threshold {count(config.client_distinct_users, 'user', 'users')})."
             ],
         )
 
@@ -494,10 +513,7 @@ class DecisionAgent:
         window = self.logins.add(endpoint, now, subject.client, event.user_name)
         # Once under attack, the endpoint stays so until it falls below half the thresholds,
         # so a campaign whose pace wavers around the threshold is followed throughout.
-        scale = 0.5 if window.under_attack else 1.0
-        attacked = len(window.events) >= scale * config.endpoint_failed_logins and (
-            len(window.clients) >= scale * config.endpoint_clients or len(window.users) >= scale * config.endpoint_users
-        )
+        attacked = _endpoint_attacked(config, window, HYSTERESIS if window.under_attack else 1.0)
         if not attacked:
             if window.under_attack:
                 # The attack is over: the next one counts its ranges afresh.
@@ -512,16 +528,19 @@ class DecisionAgent:
         else:
             # The attack was just detected: look back at everyone who already took part.
             window.under_attack = True
+            window.attack_since = now
+            window.attack_start = window.counts()
             candidates = list(window.clients)
             logger.warning(
                 "credential stuffing on endpoint=%r failed_logins=%d clients=%d users=%d",
                 endpoint,
-                len(window.events),
-                len(window.clients),
-                len(window.users),
+                *window.attack_start,
             )
+        # A client already named by a login scenario on this event keeps that one name.
+        named = {finding.value for finding in findings if finding.scenario in ("brute_force", "credential_stuffing")}
         for client in candidates:
-            self._add(findings, self._participant(client, endpoint, window, now, subject, scored))
+            if client not in named:
+                self._add(findings, self._participant(client, endpoint, window, now, subject, scored))
         self._add(findings, self._range_finding(endpoint, window, findings, now))
 
     def _participant(
@@ -542,63 +561,36 @@ class DecisionAgent:
         new_client = self._new_login_only(client, state, now)
         if not new_client and not _takes_part(config, attempts, share, state.distinct_users):
             return None
+        # A brute forcer hitting the attacked endpoint keeps its brute_force decision, alone.
+        if self.store.active_for(client, "brute_force", now) is not None:
+            return None
         if self._suppressed(client, "credential_stuffing", config.action, now):
             return None
 
         subject = current if client == current.client else Subject(client, state.ip, state.user_agent)
-        path = quote(endpoint)
         window_s = int(self.window)
-        finding = self._finding(
-            "credential_stuffing",
-            config,
-            subject,
-            len(window.events) / config.endpoint_failed_logins,
-            scored.score if client == current.client else None,
-            [
-                _evidence(
-                    "endpoint_failed_logins",
-                    len(window.events),
-                    config.endpoint_failed_logins,
-                    f"per {window_s} s on {path}",
-                    "threshold",
-                ),
-                _evidence("endpoint_clients", len(window.clients), config.endpoint_clients, "clients", "threshold"),
-                _evidence("endpoint_users", len(window.users), config.endpoint_users, "users", "threshold"),
-                _evidence(
-                    "client_failed_logins",
-                    attempts,
-                    config.participant_failed_logins,
-                    f"per {window_s} s",
-                    "threshold",
-                ),
-                _evidence(
-                    "failed_login_share",
-                    share,
-                    config.participant_login_share,
-                    "share of requests",
-                    "threshold",
-                ),
-                _evidence(
-                    "client_distinct_users",
-                    state.distinct_users,
-                    config.participant_distinct_users,
-                    f"per {window_s} s",
-                    "threshold",
-                ),
-            ],
-            [
-                f"Ataque de relleno de credenciales contra {path}: {len(window.events)} inicios de sesión fallidos "
-                f"desde {len(window.clients)} clientes contra {len(window.users)} usuarios en {window_s} s.",
-                f"{client} participa con {attempts} intentos fallidos contra {state.distinct_users} usuarios, "
-                f"y el {share:.0%} de sus peticiones son inicios de sesión fallidos.",
-            ],
-            [
-                f"Credential stuffing against {path}: {len(window.events)} failed logins from "
-                f"{len(window.clients)} clients against {len(window.users)} users in {window_s} s.",
-                f"{client} took part with {attempts} failed attempts against {state.distinct_users} users, "
-                f"and {share:.0%} of its requests are failed logins.",
-            ],
+        users = state.distinct_users
+        evidence = _endpoint_evidence(config, window, quote_request(endpoint), window_s)
+        evidence += [
+            _evidence("client_failed_logins", attempts, config.participant_failed_logins, f"per {window_s} s",
+                      "threshold"),
+            _evidence("failed_login_share", share, config.participant_login_share, "share of requests", "threshold"),
+            _evidence("client_distinct_users", users, config.participant_distinct_users, f"per {window_s} s",
+                      "threshold"),
+        ]
+        es, en = _endpoint_reasons(config, window, quote_request(endpoint), window_s)
+        es.append(
+            f"{client} participa con {count(attempts, 'intento fallido', 'intentos fallidos')} contra "
+            f"{count(users, 'usuario', 'usuarios')}, y el {percent(share, 'es')} de sus peticiones son "
+            "inicios de sesión fallidos."
         )
+        en.append(
+            f"{client} took part with {count(attempts, 'failed attempt', 'failed attempts')} against "
+            f"{count(users, 'user', 'users')}, and {percent(share, 'en')} of its requests are failed logins."
+        )
+        ratio = len(window.events) / config.endpoint_failed_logins
+        score = scored.score if client == current.client else None
+        finding = self._finding("credential_stuffing", config, subject, ratio, score, evidence, es, en)
         if new_client:
             age = int(now - self._first_seen[client])
             finding.evidence.append(_evidence("client_age", age, window_s, "seconds since first request", "threshold"))
@@ -636,47 +628,48 @@ class DecisionAgent:
             network = _network_of(finding.value)
             if network is not None:
                 window.ranges[network] += 1
-        for network, count in window.ranges.items():
+        for network, members in window.ranges.items():
             # Each range is weighed again only when it gains a participant.
-            if count < config.range_min_clients or window.range_checked.get(network) == count:
+            if members < config.range_min_clients or window.range_checked.get(network) == members:
                 continue
-            window.range_checked[network] = count
+            window.range_checked[network] = members
             if self._range_exempt(network):
                 continue
-            active = max(self.baseline.clients_in(network), count)
-            if count / active < config.range_min_share:
+            active = max(self.baseline.clients_in(network), members)
+            if members / active < config.range_min_share:
                 continue
             if self._suppressed(network, "credential_stuffing", config.range_action, now):
                 continue
-            return self._range_of(network, count, active, endpoint)
+            return self._range_of(network, members, active, endpoint)
         return None
 
-    def _range_of(self, network: str, count: int, active: int, endpoint: str) -> Finding:
+    def _range_of(self, network: str, members: int, active: int, endpoint: str) -> Finding:
         config = self.policy.scenarios.credential_stuffing
-        path = quote(endpoint)
+        path = quote_request(endpoint)
+        verb_es, verb_en = ("participa", "takes part") if members == 1 else ("participan", "take part")
         return Finding(
             scenario="credential_stuffing",
             action=config.range_action,
             severity=config.severity,
             duration=config.range_duration,
-            confidence=_confidence(count / config.range_min_clients, None),
+            confidence=_confidence(members / config.range_min_clients, None),
             evidence=[
-                _evidence("clients_in_range", count, config.range_min_clients, "clients", "threshold"),
+                _evidence("clients_in_range", members, config.range_min_clients, "clients", "threshold"),
                 _evidence(
                     "participant_share_in_range",
-                    count / active,
+                    members / active,
                     config.range_min_share,
                     f"of {active} active clients",
                     "threshold",
                 ),
             ],
             reasons_es=[
-                f"{count} de los {active} clientes activos de la red {network} participan en el relleno de "
-                f"credenciales contra {path}."
+                f"{members} de {count(active, 'cliente activo', 'clientes activos')} de la red {network} "
+                f"{verb_es} en el ataque de {STUFFING_FIRST_ES} contra {path}."
             ],
             reasons_en=[
-                f"{count} of the {active} active clients in {network} take part in the credential stuffing "
-                f"against {path}."
+                f"{members} of {count(active, 'active client', 'active clients')} in {network} {verb_en} "
+                f"in the credential stuffing against {path}."
             ],
             value=network,
             scope="range",
@@ -697,21 +690,22 @@ class DecisionAgent:
         if config.scanner_user_agent and _is_scanner(scored.features, scored.event.user_agent_original):
             ua = quote(scored.event.user_agent_original)
             evidence.append(_evidence("ua_scanner", 1.0, 0.0, "flag", "threshold"))
-            es.append(f"Agente de usuario de un escáner conocido: {ua}.")
-            en.append(f"Known scanner user agent: {ua}.")
+            es.append(f"User-Agent de un escáner conocido: {ua}.")
+            en.append(f"Known scanner User-Agent: {ua}.")
             ratio = max(ratio, 4.0)
 
         if stats.probe_hits >= config.probe_hits:
             evidence.append(
                 _evidence("probe_hits", stats.probe_hits, config.probe_hits, f"per {window} s", "threshold")
             )
+            last = quote_request(scored.event.url_path, scored.event.url_query)
             es.append(
-                f"{stats.probe_hits} peticiones a rutas de sondeo conocidas (p. ej. /.env, /.git/config) "
-                f"en {window} s (umbral {config.probe_hits}); última: {quote(scored.event.url_path)}."
+                f"{count(stats.probe_hits, 'petición', 'peticiones')} a rutas de sondeo conocidas "
+                f"(p. ej. /.env, /.git/config) en {window} s (umbral {config.probe_hits}); última: {last}."
             )
             en.append(
-                f"{stats.probe_hits} requests for known probe paths (such as /.env, /.git/config) "
-                f"in {window} s (threshold {config.probe_hits}); last: {quote(scored.event.url_path)}."
+                f"{count(stats.probe_hits, 'request', 'requests')} for known probe paths "
+                f"(such as /.env, /.git/config) in {window} s (threshold {config.probe_hits}); last: {last}."
             )
             ratio = max(ratio, stats.probe_hits / config.probe_hits)
 
@@ -719,8 +713,14 @@ class DecisionAgent:
             evidence.append(
                 _evidence("handshakes", stats.handshakes, config.handshakes, f"per {window} s", "threshold")
             )
-            es.append(f"{stats.handshakes} peticiones con bytes de TLS/RDP en lugar de HTTP en {window} s.")
-            en.append(f"{stats.handshakes} requests carrying TLS/RDP bytes instead of HTTP in {window} s.")
+            es.append(
+                f"{count(stats.handshakes, 'petición', 'peticiones')} con bytes de TLS/RDP en lugar de HTTP "
+                f"en {window} s."
+            )
+            en.append(
+                f"{count(stats.handshakes, 'request', 'requests')} carrying TLS/RDP bytes instead of HTTP "
+                f"in {window} s."
+            )
             ratio = max(ratio, stats.handshakes / config.handshakes)
 
         if (
@@ -739,12 +739,14 @@ class DecisionAgent:
                 )
             )
             es.append(
-                f"{stats.share_4xx:.0%} de respuestas 4xx en {stats.distinct_paths} rutas distintas "
-                f"({stats.requests} peticiones en {window} s)."
+                f"{percent(stats.share_4xx, 'es')} de respuestas 4xx en "
+                f"{count(stats.distinct_paths, 'ruta distinta', 'rutas distintas')} "
+                f"({count(stats.requests, 'petición', 'peticiones')} en {window} s)."
             )
             en.append(
-                f"{stats.share_4xx:.0%} of responses were 4xx across {stats.distinct_paths} distinct "
-                f"paths ({stats.requests} requests in {window} s)."
+                f"{percent(stats.share_4xx, 'en')} of responses were 4xx across "
+                f"{count(stats.distinct_paths, 'distinct path', 'distinct paths')} "
+                f"({count(stats.requests, 'request', 'requests')} in {window} s)."
             )
             ratio = max(ratio, stats.distinct_paths / config.distinct_paths)
 
@@ -763,7 +765,7 @@ class DecisionAgent:
         if action == "allow" or self._suppressed(subject.client, "injection_attempt", action, scored.event.timestamp):
             return
         event = scored.event
-        target = quote(event.url_path) + (f"?{quote(event.url_query)}" if event.url_query else "")
+        target = quote_request(event.url_path, event.url_query)
         window = int(self.window)
         findings.append(
             self._finding(
@@ -777,14 +779,15 @@ class DecisionAgent:
                     _evidence("injection_hits", hits, config.hits, f"per {window} s", "threshold"),
                 ],
                 [
-                    f"Petición con patrones de inyección (SQLi/XSS/recorrido de rutas/comandos) de intensidad "
-                    f"{signal:.2f}: {target}.",
-                    f"{hits} peticiones así en {window} s (bloqueo a partir de {config.hits}).",
+                    f"Petición con patrones de inyección (SQLi/XSS/path traversal/comandos) de intensidad "
+                    f"{number(signal, 'es')}: {target}.",
+                    f"{count(hits, 'petición así', 'peticiones así')} en {window} s "
+                    f"(bloqueo a partir de {config.hits}).",
                 ],
                 [
-                    f"Request with injection patterns (SQLi/XSS/path traversal/command) of strength {signal:.2f}: "
-                    f"{target}.",
-                    f"{hits} such requests in {window} s (block from {config.hits}).",
+                    f"Request with injection patterns (SQLi/XSS/path traversal/command) of strength "
+                    f"{number(signal, 'en')}: {target}.",
+                    f"{count(hits, 'such request', 'such requests')} in {window} s (block from {config.hits}).",
                 ],
                 action=action,
             )
@@ -803,12 +806,13 @@ class DecisionAgent:
             return
         rate = stats.rate_per_min
         if median is None:
-            reference_es = f"sin mediana del sitio (menos de {config.min_active_clients} clientes activos)"
-            reference_en = f"no site median (fewer than {config.min_active_clients} active clients)"
+            active = config.min_active_clients
+            reference_es = f"sin mediana del sitio (menos de {count(active, 'cliente activo', 'clientes activos')})"
+            reference_en = f"no site median (fewer than {count(active, 'active client', 'active clients')})"
             ratio = rate / config.rate_per_min
         else:
-            reference_es = f"mediana del sitio {median:.1f}/min"
-            reference_en = f"site median {median:.1f}/min"
+            reference_es = f"mediana del sitio {number(median, 'es', 1)}/min"
+            reference_en = f"site median {number(median, 'en', 1)}/min"
             ratio = min(rate / config.rate_per_min, rate / max(config.baseline_factor * median, 1e-9))
         findings.append(
             self._finding(
@@ -822,12 +826,12 @@ class DecisionAgent:
                     _evidence("requests_per_min", rate, config.rate_per_min, "requests/min", "threshold"),
                 ],
                 [
-                    f"{rate:.0f} peticiones/min desde {subject.client} ({reference_es}; mínimo absoluto "
-                    f"{config.rate_per_min:.0f}/min)."
+                    f"{count(round(rate), 'petición/min', 'peticiones/min')} desde {subject.client} "
+                    f"({reference_es}; mínimo absoluto {number(config.rate_per_min, 'es', 0)}/min)."
                 ],
                 [
-                    f"{rate:.0f} requests/min from {subject.client} ({reference_en}; absolute floor "
-                    f"{config.rate_per_min:.0f}/min)."
+                    f"{count(round(rate), 'request/min', 'requests/min')} from {subject.client} "
+                    f"({reference_en}; absolute floor {number(config.rate_per_min, 'en', 0)}/min)."
                 ],
             )
         )
@@ -845,21 +849,22 @@ class DecisionAgent:
             _evidence("asset_share", walk.asset_share, config.max_asset_share, "share of page and asset requests",
                       "observed" if verdict.script else "threshold"),
         ]
+        last = quote_request(scored.event.url_path, scored.event.url_query)
         es = [
-            f"{subject.client} pidió {pages} páginas distintas del catálogo en {window} s (umbral {threshold}), "
-            f"y solo el {walk.asset_share:.0%} de sus peticiones fueron recursos estáticos; última: "
-            f"{quote(scored.event.url_path)}."
+            f"{subject.client} pidió {count(pages, 'página distinta', 'páginas distintas')} del catálogo en "
+            f"{window} s (umbral {threshold}), y solo el {percent(walk.asset_share, 'es')} de sus peticiones "
+            f"fueron recursos estáticos; última: {last}."
         ]
         en = [
-            f"{subject.client} requested {pages} distinct catalogue pages in {window} s (threshold {threshold}), "
-            f"and only {walk.asset_share:.0%} of its requests were static assets; last: "
-            f"{quote(scored.event.url_path)}."
+            f"{subject.client} requested {count(pages, 'distinct catalogue page', 'distinct catalogue pages')} in "
+            f"{window} s (threshold {threshold}), and only {percent(walk.asset_share, 'en')} of its requests "
+            f"were static assets; last: {last}."
         ]
         if verdict.script:
             ua = quote(verdict.user_agent)
             evidence.append(_evidence("ua_script", 1.0, 0.0, "flag", "threshold"))
-            es.append(f"Agente de usuario de un script: {ua}.")
-            en.append(f"Script user agent: {ua}.")
+            es.append(f"User-Agent de un script: {ua}.")
+            en.append(f"Script User-Agent: {ua}.")
         return self._finding("scraping", config, subject, pages / threshold, scored.score, evidence, es, en)
 
     def _check_anomalous(
@@ -899,12 +904,14 @@ class DecisionAgent:
                     _evidence("max_score", state.max_score, config.min_score, "calibrated score 0..1", "threshold"),
                 ],
                 [
-                    f"{len(recent)} eventos con puntuación de anomalía ≥ {config.min_score} en {window} s "
-                    f"(máxima {state.max_score:.3f}) sin un patrón de ataque conocido."
+                    f"{count(len(recent), 'evento', 'eventos')} con puntuación de anomalía ≥ "
+                    f"{number(config.min_score, 'es', None)} en {window} s "
+                    f"(máxima {number(state.max_score, 'es', 3)}) sin un patrón de ataque conocido."
                 ],
                 [
-                    f"{len(recent)} events with anomaly score ≥ {config.min_score} in {window} s "
-                    f"(max {state.max_score:.3f}) without a known attack pattern."
+                    f"{count(len(recent), 'event', 'events')} with anomaly score ≥ "
+                    f"{number(config.min_score, 'en', None)} in {window} s "
+                    f"(max {number(state.max_score, 'en', 3)}) without a known attack pattern."
                 ],
             )
         )
@@ -1017,15 +1024,13 @@ class DecisionAgent:
     def _extend(self, active: Decision, finding: Finding, now: float) -> Decision | None:
         """Push `until` later, or raise the action when the new finding is stronger."""
         stronger = ACTION_RANK[finding.action] > ACTION_RANK[active.action]
-        until = now + max(active.duration_seconds, finding.duration if stronger else 0.0)
+        until = now + max(active.base_duration_seconds, finding.duration if stronger else 0.0)
         if not stronger and until <= active.until:
             return None
-        active.until = max(active.until, until)
-        active.updated_at = now
-        active.extensions += 1
+        active.extend_to(until, now)
         if stronger:
             active.action = finding.action
-            active.duration_seconds = max(active.duration_seconds, finding.duration)
+            active.base_duration_seconds = max(active.base_duration_seconds, finding.duration)
             active.severity = max(active.severity, finding.severity, key=SEVERITIES.index)
             active.confidence = max(active.confidence, finding.confidence)
             active.evidence = finding.evidence
@@ -1089,6 +1094,92 @@ def _takes_part(config: CredentialStuffing, attempts: int, share: float, distinc
     if attempts < config.participant_failed_logins:
         return False
     return share >= config.participant_login_share or distinct_users >= config.participant_distinct_users
+
+
+def _endpoint_attacked(config: CredentialStuffing, window: EndpointWindow, scale: float) -> bool:
+    """Tell whether the endpoint's counts reach `scale` times the thresholds (1.0 to start, HYSTERESIS to stay)."""
+    failed, clients, users = window.counts()
+    return failed >= scale * config.endpoint_failed_logins and (
+        clients >= scale * config.endpoint_clients or users >= scale * config.endpoint_users
+    )
+
+
+def _endpoint_thresholds(config: CredentialStuffing) -> tuple[int, int, int]:
+    return config.endpoint_failed_logins, config.endpoint_clients, config.endpoint_users
+
+
+def _held_thresholds(config: CredentialStuffing) -> tuple[int, int, int]:
+    """Return the smallest counts that keep an endpoint under attack: half the thresholds, rounded up."""
+    failed, clients, users = (math.ceil(HYSTERESIS * value) for value in _endpoint_thresholds(config))
+    return failed, clients, users
+
+
+def _endpoint_evidence(
+    config: CredentialStuffing, window: EndpointWindow, path: str, window_s: int
+) -> list[dict[str, Any]]:
+    """Return the endpoint counts, each against the rule that holds it: the threshold, or the hysteresis."""
+    held = not _endpoint_attacked(config, window, 1.0)
+    since = iso_utc(window.attack_since)
+    names = ("endpoint_failed_logins", "endpoint_clients", "endpoint_users")
+    units = (f"per {window_s} s on {path}", "clients", "users")
+    rows = zip(names, window.counts(), _endpoint_thresholds(config), _held_thresholds(config), units, strict=True)
+    evidence = []
+    for name, value, threshold, minimum, unit in rows:
+        if held and value < threshold:
+            unit = f"{unit}; under attack since {since}, hysteresis at half the threshold of {threshold}"
+            evidence.append(_evidence(name, value, minimum, unit, "hysteresis"))
+        else:
+            evidence.append(_evidence(name, value, threshold, unit, "threshold"))
+    if held:
+        start = window.attack_start[0]
+        unit = f"per {window_s} s on {path} when the attack was detected at {since}"
+        evidence.append(_evidence("endpoint_failed_logins_at_start", start, config.endpoint_failed_logins, unit,
+                                  "threshold"))
+    return evidence
+
+
+def _endpoint_reasons(
+    config: CredentialStuffing, window: EndpointWindow, path: str, window_s: int
+) -> tuple[list[str], list[str]]:
+    """Describe the attack on the endpoint; below the thresholds, say when it started and why it still counts."""
+    now_es, now_en = _tally_es(*window.counts()), _tally_en(*window.counts())
+    if _endpoint_attacked(config, window, 1.0):
+        return (
+            [f"Ataque de {STUFFING_FIRST_ES} contra {path}: {now_es} en {window_s} s."],
+            [f"Credential stuffing against {path}: {now_en} in {window_s} s."],
+        )
+    since = clock_time(window.attack_since)
+    threshold = config.endpoint_failed_logins
+    failed, clients, users = _held_thresholds(config)
+    es = [
+        f"Ataque de {STUFFING_FIRST_ES} contra {path} desde las {since}, cuando llegó a "
+        f"{_tally_es(*window.attack_start)} en {window_s} s (umbral {count(threshold, *LOGINS_ES)}).",
+        f"Ahora hay {now_es}: el endpoint sigue bajo ataque mientras tenga al menos "
+        f"{count(failed, *LOGINS_ES)} desde {count(clients, 'cliente', 'clientes')} o contra "
+        f"{count(users, 'usuario', 'usuarios')} (la mitad de los umbrales).",
+    ]
+    en = [
+        f"Credential stuffing against {path} since {since}, when it reached {_tally_en(*window.attack_start)} "
+        f"in {window_s} s (threshold {count(threshold, *LOGINS_EN)}).",
+        f"It now has {now_en}: the endpoint stays under attack while it has at least "
+        f"{count(failed, *LOGINS_EN)} from {count(clients, 'client', 'clients')} or against "
+        f"{count(users, 'user', 'users')} (half the thresholds).",
+    ]
+    return es, en
+
+
+def _tally_es(failed: int, clients: int, users: int) -> str:
+    return (
+        f"{count(failed, *LOGINS_ES)} desde {count(clients, 'cliente', 'clientes')} contra "
+        f"{count(users, 'usuario', 'usuarios')}"
+    )
+
+
+def _tally_en(failed: int, clients: int, users: int) -> str:
+    return (
+        f"{count(failed, *LOGINS_EN)} from {count(clients, 'client', 'clients')} against "
+        f"{count(users, 'user', 'users')}"
+    )
 
 
 def _network_of(ip: str) -> str | None:

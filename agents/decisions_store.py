@@ -40,8 +40,10 @@ class Decision:
     `scope` is "ip", "range" or "user". The scope "hostname" marks clients logged
     by name only, which get at most an alert because no firewall can act on a name.
     Times are epoch seconds: `triggered_at` is the log time of the event that
-    created the decision and `until` is that time plus `duration_seconds`,
-    pushed later when new evidence extends it.
+    created the decision and `until` is that time plus `duration_seconds`.
+    New evidence pushes `until` to its own log time plus `base_duration_seconds`
+    (the policy duration, escalated for repeat offenders), and `duration_seconds`
+    follows, so it always equals `until - triggered_at`.
     """
 
     action: str
@@ -64,10 +66,23 @@ class Decision:
     extensions: int = 0
     origin: str = ORIGIN
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    base_duration_seconds: float = 0.0  # how far past new evidence `until` moves; 0 means duration_seconds
+
+    def __post_init__(self) -> None:
+        if self.base_duration_seconds <= 0:
+            self.base_duration_seconds = self.duration_seconds
 
     @property
     def duration(self) -> str:
-        return format_duration(self.duration_seconds)
+        """Return the whole span from `triggered_at` to `until` in Go syntax, extensions included ("1h5m")."""
+        return format_duration(self.until - self.triggered_at)
+
+    def extend_to(self, until: float, at: float) -> None:
+        """Move `until` later, to `until`, because of evidence at log time `at`; keep the duration in step."""
+        self.until = max(self.until, until)
+        self.duration_seconds = self.until - self.triggered_at
+        self.updated_at = at
+        self.extensions += 1
 
     def is_active(self, now: float) -> bool:
         return self.until > now
@@ -95,17 +110,23 @@ class Decision:
             "origin": self.origin,
         }
 
-    def to_crowdsec(self) -> dict[str, Any] | None:
-        """Return the CrowdSec decision for a block or rate limit, or None for actions CrowdSec lacks."""
+    def to_crowdsec(self, now: float | None = None) -> dict[str, Any] | None:
+        """Return the CrowdSec decision for a block or rate limit, or None for actions CrowdSec lacks.
+
+        CrowdSec counts `duration` from the moment of the import, so it is the time left from `now`
+        to `until`: pass the store's clock (stream time). A decision already over at `now` gives None.
+        """
         kind = CROWDSEC_TYPES.get(self.action)
         scope = CROWDSEC_SCOPES.get(self.scope)
-        if kind is None or scope is None:
+        if kind is None or scope is None or (now is not None and not self.is_active(now)):
             return None
+        # NOTE: without `now` the whole span is exported, which overstates the time left.
+        remaining = self.until - (self.triggered_at if now is None else now)
         return {
             "type": kind,
             "scope": scope,
             "value": self.value,
-            "duration": self.duration,
+            "duration": format_duration(remaining),
             "until": iso_utc(self.until),
             "scenario": f"{ORIGIN}/{self.scenario}",
             "reason": f"{ORIGIN}/{self.scenario}",

@@ -32,9 +32,9 @@ def count(n: int, singular: str, plural: str) -> str:
     return f"{n} {singular if n == 1 else plural}"
 
 
-def number(value: float, language: Language, digits: int = 2) -> str:
-    """Format a decimal number: "0,67" in Spanish, "0.67" in English."""
-    text = f"{value:.{digits}f}"
+def number(value: float, language: Language, digits: int | None = 2) -> str:
+    """Format a decimal number: "0,67" in Spanish, "0.67" in English; None digits keeps the shortest form."""
+    text = f"{value:g}" if digits is None else f"{value:.{digits}f}"
     return text.replace(".", ",") if language == "es" else text
 
 

@@ -12,10 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agents.bus import DECISIONS, SCORED, InMemoryBus
-from agents.decision import DecisionAgent, quote
+from agents.decision import DecisionAgent
 from agents.decisions_store import Decision, DecisionStore
 from agents.messages import ClientStats, ScoredEvent
 from agents.policy import ACTION_RANK, SEVERITIES, Policy
+from agents.reasons import quote
 from config.settings import Settings
 from stream.events import AccessEvent
 
@@ -604,7 +605,7 @@ def test_decision_reasons_escape_attacker_strings() -> None:
 
 def test_decision_quote_truncates_and_escapes() -> None:
     assert quote("abc") == "'abc'"
-    assert quote("x" * 100, limit=10) == "'xxxxxxxxxx'…"
+    assert quote("x" * 100, limit=10) == "'xxxxxxxxxx…'"
     assert quote("\x00\n") == "'\\x00\\n'"
     assert quote(None) == "'-'"
 
@@ -721,3 +722,128 @@ async def test_decision_agent_run_publishes_decisions() -> None:
         await task
     assert decision.scenario == "brute_force"
     assert bus.subscribers(SCORED) == 0
+
+
+# Duration after an extension, evidence under hysteresis, one login scenario per client
+
+
+def test_decision_extension_keeps_duration_in_step() -> None:
+    agent, _ = make_agent()
+    first = feed(agent, brute_force_events())[0]
+
+    agent.observe(failed_login(ts=T0 + 9 + 300, count=12))
+
+    assert first.until == T0 + 9 + 300 + 3600
+    assert first.duration == "1h5m"
+    assert first.to_dict()["duration"] == "1h5m"
+    assert first.duration_seconds == first.until - first.triggered_at
+
+
+def test_decision_second_extension_adds_policy_duration() -> None:
+    agent, _ = make_agent()
+    first = feed(agent, brute_force_events())[0]
+
+    agent.observe(failed_login(ts=T0 + 9 + 300, count=12))
+    agent.observe(failed_login(ts=T0 + 9 + 600, count=12))
+
+    assert first.until == T0 + 9 + 600 + 3600
+    assert first.duration == "1h10m"
+    assert first.extensions == 2
+
+
+def test_decision_crowdsec_after_extension_exports_time_left() -> None:
+    agent, _ = make_agent()
+    first = feed(agent, brute_force_events())[0]
+    agent.observe(failed_login(ts=T0 + 9 + 300, count=12))
+
+    exported = first.to_crowdsec(now=T0 + 9 + 600)
+
+    assert exported is not None
+    assert exported["duration"] == "55m"
+    assert exported["until"] == "2023-11-14T23:18:29Z"
+
+
+def late_participant(agent: DecisionAgent, store: DecisionStore) -> Decision:
+    """Run a stuffing wave, then one bot while the endpoint is held under attack below the thresholds."""
+    feed(agent, stuffing_wave([f"192.0.2.{i}" for i in range(1, 13)]))
+    late = ClientStats(requests=2, failed_logins=2, distinct_users=2, share_4xx=1.0)
+    # At T0 + 67 the first round has left the window: 12 failed logins remain, and this bot's makes 13.
+    feed(agent, [failed_login("203.0.113.99", T0 + 67 + i / 2, user=f"late{i}", stats=late) for i in range(2)])
+    return store.find(value="203.0.113.99", now=T0)[0]
+
+
+def test_decision_stuffing_hysteresis_evidence_not_below_baseline() -> None:
+    agent, store = make_agent()
+
+    decision = late_participant(agent, store)
+
+    evidence = {item["feature"]: item for item in decision.evidence}
+    held = evidence["endpoint_failed_logins"]
+    assert held["value"] == 13
+    assert held["reference"] == "hysteresis"
+    assert held["baseline"] == 8
+    assert "under attack since 2023-11-14T22:13:25Z" in held["unit"]
+    start = evidence["endpoint_failed_logins_at_start"]
+    assert start["value"] == 15
+    assert start["baseline"] == 15
+    assert start["reference"] == "threshold"
+
+
+def test_decision_stuffing_hysteresis_reasons_state_rule() -> None:
+    agent, store = make_agent()
+
+    decision = late_participant(agent, store)
+
+    es, en = " ".join(decision.reasons["es"]), " ".join(decision.reasons["en"])
+    assert "desde las 22:13:25 UTC, cuando llegó a 15 inicios de sesión fallidos" in es
+    assert "al menos 8 inicios de sesión fallidos desde 3 clientes o contra 5 usuarios (la mitad de los umbrales)" in es
+    assert "since 22:13:25 UTC, when it reached 15 failed logins" in en
+    assert "at least 8 failed logins from 3 clients or against 5 users (half the thresholds)" in en
+
+
+def test_decision_stuffing_evidence_at_threshold_unchanged() -> None:
+    agent, store = make_agent()
+    feed(agent, stuffing_wave([f"192.0.2.{i}" for i in range(1, 13)]))
+
+    decision = store.find(value="192.0.2.1", now=T0)[0]
+
+    references = {item["feature"]: item["reference"] for item in decision.evidence}
+    assert references["endpoint_failed_logins"] == "threshold"
+    assert "endpoint_failed_logins_at_start" not in references
+
+
+def test_decision_brute_forcer_not_also_stuffing() -> None:
+    agent, store = make_agent()
+    brute = [failed_login("198.51.100.66", T0 + i * 0.5, user="admin", count=i + 1) for i in range(10)]
+    feed(agent, brute)
+    # A distributed wave on the same endpoint while the brute forcer keeps going.
+    wave = stuffing_wave([f"192.0.2.{i}" for i in range(1, 13)], start=T0 + 10)
+    more = [failed_login("198.51.100.66", T0 + 10.05 + i, user="admin", count=11 + i) for i in range(10)]
+    feed(agent, sorted([*wave, *more], key=lambda scored: scored.event.timestamp))
+
+    scenarios = [decision.scenario for decision in store.find(value="198.51.100.66", now=T0)]
+    assert scenarios == ["brute_force"]
+    assert len(store.find(scenario="credential_stuffing", scope="ip", now=T0)) == 12
+
+
+def test_decision_many_users_is_stuffing_not_brute_force() -> None:
+    agent, store = make_agent()
+    events = []
+    for i in range(12):
+        stats = ClientStats(requests=i + 1, failed_logins=i + 1, distinct_users=min(i + 1, 6), share_4xx=1.0)
+        events.append(failed_login("198.51.100.66", T0 + i, user=f"user{i % 6}", stats=stats))
+
+    feed(agent, events)
+
+    scenarios = [decision.scenario for decision in store.find(value="198.51.100.66", now=T0)]
+    assert scenarios == ["credential_stuffing"]
+
+
+def test_decision_participant_first_keeps_stuffing_label() -> None:
+    agent, store = make_agent()
+    feed(agent, stuffing_wave([f"192.0.2.{i}" for i in range(1, 13)]))
+    # Joins the attacked endpoint, named a participant at its second failed login, then goes on.
+    feed(agent, [failed_login("198.51.100.66", T0 + 11 + i * 0.2, user="admin", count=i + 1) for i in range(12)])
+
+    scenarios = [decision.scenario for decision in store.find(value="198.51.100.66", now=T0)]
+    assert scenarios == ["credential_stuffing"]

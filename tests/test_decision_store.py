@@ -175,3 +175,30 @@ def test_decision_to_dict_times_are_utc_iso() -> None:
     assert data["until"] == "2023-11-15T02:13:20Z"
     assert data["triggered_at"] == "2023-11-14T22:13:20Z"
     assert data["duration"] == "4h"
+
+
+def test_decision_crowdsec_duration_is_time_left() -> None:
+    decision = make_decision(start=T0, seconds=3600)
+
+    exported = decision.to_crowdsec(now=T0 + 600)
+
+    assert exported is not None
+    assert exported["duration"] == "50m"
+    assert exported["until"] == "2023-11-14T23:13:20Z"
+
+
+def test_decision_crowdsec_skips_decision_over_at_now() -> None:
+    decision = make_decision(start=T0, seconds=3600)
+
+    assert decision.to_crowdsec(now=T0 + 3600) is None
+
+
+def test_decision_duration_follows_until() -> None:
+    decision = make_decision(start=T0, seconds=3600)
+
+    decision.extend_to(T0 + 3900, at=T0 + 300)
+
+    assert decision.duration == "1h5m"
+    assert decision.duration_seconds == 3900
+    assert decision.base_duration_seconds == 3600
+    assert decision.to_crowdsec(now=T0 + 3000)["duration"] == "15m"  # type: ignore[index]
