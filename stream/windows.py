@@ -69,6 +69,7 @@ _USER_BIT = _BitCache(USER_BITS)
 
 
 _ZERO_BUCKET = array("I", bytes(4 * N_COUNTERS))
+_ZERO_COUNTS = array("I", bytes(4 * (TOTALS + N_COUNTERS)))
 # Linear-counting estimates by number of set bits, computed once.
 _PATH_ESTIMATES = [0] * (PATH_BITS + 1)
 _USER_ESTIMATES = [0] * (USER_BITS + 1)
@@ -107,8 +108,17 @@ class ClientWindow:
 
     def advance(self, bucket: int) -> int:
         """Move the newest bucket forward to `bucket`, clearing expired ones; return the slot."""
+        if bucket - self.head >= N_BUCKETS:
+            # Every bucket expired (the usual case for a client back after a pause): start afresh.
+            self.counts[:] = _ZERO_COUNTS
+            self.paths = [0] * N_BUCKETS
+            if self.users is not None:
+                self.users = [0] * N_BUCKETS
+            self.path_union = self.user_union = 0
+            self.head = self.oldest = bucket
+            return bucket % N_BUCKETS
         if bucket > self.head:
-            steps = min(bucket - self.head, N_BUCKETS)
+            steps = bucket - self.head
             counts, users = self.counts, self.users
             for k in range(1, steps + 1):
                 slot = (self.head + k) % N_BUCKETS
