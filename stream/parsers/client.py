@@ -1,8 +1,16 @@
-"""Client identity: the logged peer address and X-Forwarded-For from trusted proxies."""
+"""Client identity: the logged peer address and X-Forwarded-For from trusted proxies.
+
+A client field that is not an IP address is taken as a hostname (`HostnameLookups On`),
+except a field of only digits and dots: no hostname looks like that, so `999.1.1.1`,
+`203.0.113.31451` and `1.2.3` are rejected as invalid IPv4 addresses. So is
+`01.02.03.004`: Python's `ipaddress` rejects leading zeros because inet_aton reads
+them as octal (010 is 8), so the intended address is ambiguous and is not guessed.
+"""
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import NamedTuple
@@ -14,6 +22,7 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 CLIENT_ACCEPTED = (
     "expected an IPv4 or IPv6 address (optionally [bracketed], with :port or %zone) or a hostname"
 )
+DIGITS_AND_DOTS = re.compile(r"[0-9.]+")
 
 
 class Client(NamedTuple):
@@ -64,10 +73,51 @@ def parse_client(text: str) -> Client:
         if split is None:
             raise ParseError(f"invalid client address {text!r}; {CLIENT_ACCEPTED}")
         host, port = split
-        return Client(host, _canonical_ip(host), port)
+        ip = _canonical_ip(host)
+        if ip is None:
+            _reject_numeric_host(host)
+        return Client(host, ip, port)
     if ":" in text:
         raise ParseError(f"invalid client address {text!r}; {CLIENT_ACCEPTED}")
+    _reject_numeric_host(text)
     return Client(text, None, None)
+
+
+def _reject_numeric_host(host: str) -> None:
+    """Raise ParseError for a host of only digits and dots, which is a broken IPv4 address, not a hostname."""
+    if DIGITS_AND_DOTS.fullmatch(host) is None:
+        return
+    octets = host.split(".")
+    if not all(octets):
+        problem = "it has an empty part between dots, expected 4 numbers 0-255"
+    elif len(octets) == 1:
+        problem = "it is a bare number, expected 4 numbers 0-255 separated by dots"
+    elif len(octets) != 4:
+        problem = f"it has {len(octets)} dot-separated parts, expected 4 numbers 0-255"
+    elif any(len(octet) > 1 and octet.startswith("0") for octet in octets):
+        problem = "leading zeros are ambiguous (some tools read them as octal); write each number without them"
+    else:
+        problem = f"{max(octets, key=int)} is over 255"
+    raise ParseError(
+        f"invalid IPv4 address {host!r}: {problem}; a hostname is never only digits and dots; {CLIENT_ACCEPTED}"
+    )
+
+
+def check_virtual_host(vhost: str, client: Client) -> None:
+    """Raise ParseError unless the field before the client reads as a virtual host.
+
+    Apache's vhost_combined writes `name:port` there, and nginx formats starting with `$host`
+    write a bare name followed by the client's IP address. A bare name followed by another
+    name (`a b - - [...]`) may be a client field with a space in it, so it is not guessed.
+    """
+    name, colon, port = vhost.rpartition(":")
+    if (colon and name and port.isdigit()) or client.ip is not None:
+        return
+    raise ParseError(
+        f"two fields before ident and user ({vhost!r} {client.address!r}), and {vhost!r} is not a virtual "
+        "host 'name:port' followed by a client, nor a name followed by a client IP address; expected "
+        "'host ident user [time]' or 'vhost:port host ident user [time]'"
+    )
 
 
 class TrustedProxies:
