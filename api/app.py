@@ -8,7 +8,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agents.runtime import Runtime
 from api.auth import KeyRing
@@ -41,6 +43,22 @@ async def analysis_timeout(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=504)
 
 
+async def unreadable_body(request: Request, exc: StarletteHTTPException) -> Response:
+    """Explain a body FastAPI could not decode (not UTF-8, JSON nested too deep) instead of its generic 400."""
+    cause = exc.__cause__
+    if exc.status_code != 400 or not isinstance(cause, UnicodeDecodeError | RecursionError):
+        return await http_exception_handler(request, exc)
+    if isinstance(cause, UnicodeDecodeError):
+        problem = f"it is not UTF-8 (byte 0x{cause.object[cause.start]:02x} at offset {cause.start})"
+    else:
+        problem = "the JSON is nested too deeply to parse"
+    detail = (
+        f'invalid request body: {problem}; send {{"logs": [...]}} as UTF-8 JSON, each item a log line '
+        "(string) or an event object"
+    )
+    return JSONResponse({"detail": detail}, status_code=400)
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -70,6 +88,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         from agents.redis_runtime import AnalysisTimeout
 
         app.add_exception_handler(AnalysisTimeout, analysis_timeout)
+    app.add_exception_handler(StarletteHTTPException, unreadable_body)  # type: ignore[arg-type]
     app.state.keyring = KeyRing.from_settings(settings)
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
     app.include_router(analyze.router, tags=["analysis"])
