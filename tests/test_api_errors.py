@@ -1,4 +1,4 @@
-"""Bodies FastAPI cannot read: the answer says what was wrong and what /analyze accepts."""
+"""Bodies FastAPI cannot decode: the 400 response names the problem and the body /analyze accepts."""
 
 from __future__ import annotations
 
