@@ -4,8 +4,8 @@ Stream and key layout, every name under `settings.redis_prefix` ("centinela"):
 
 | key | type | content |
 |---|---|---|
-| `centinela:events:{p}` | stream | parsed events of partition p: `e` event, `b` batch, `i` index, `r` reply stream |
-| `centinela:replies:{replica}` | stream | results the workers return to one API replica |
+| `centinela:events:{p}` | stream | a chunk per (batch, partition): `b` batch, `r` reply stream, `n` events, `e` chunk |
+| `centinela:replies:{replica}` | stream | a reply per chunk: `b` batch, `p` partition, `d` results and decisions |
 | `centinela:topic:{topic}` | stream | broadcast topics such as `decisions` |
 | `centinela:lease:{p}` | string with TTL | the worker that owns partition p |
 | `centinela:partition:{p}` | hash | the owner's figures: events seen, clients, warm |
@@ -14,8 +14,13 @@ A client always lands on partition `crc32(client) % partitions`, so its
 window, its history and its decisions live in exactly one worker. crc32 and
 not `hash()`, because Python salts `str` hashes per process.
 
+A chunk (`e`) is the orjson array of `[index, event]` pairs of one batch
+that fall in one partition, in batch order, where `index` is the event's
+position among the batch's parsed events. One entry per chunk, not per event,
+keeps the stream, the XACKs and the replies proportional to batches.
+
 `RedisBus` implements `agents.bus.Bus` for broadcast topics (`publish` and
-`subscribe`), and `append_events` for the partitioned event streams. A Kafka
+`subscribe`), and `append_batch` for the partitioned event streams. A Kafka
 transport would map these one to one: a stream is a topic partition, the
 consumer group is the Kafka consumer group.
 """
@@ -98,9 +103,38 @@ def encode_event(event: AccessEvent) -> bytes:
 
 
 def decode_event(data: bytes) -> AccessEvent:
-    fields = orjson.loads(data)
+    return _event_from(orjson.loads(data))
+
+
+def _event_from(fields: dict[str, Any]) -> AccessEvent:
     fields["tags"] = tuple(fields.get("tags") or ())
     return AccessEvent(**fields)
+
+
+class ChunkError(ValueError):
+    """A partition stream entry is not a valid chunk; the message names the entry and what is wrong."""
+
+
+def encode_chunk(pairs: Sequence[tuple[int, AccessEvent]]) -> bytes:
+    """Encode `[index, event]` pairs (one batch, one partition, batch order) as one orjson array."""
+    return orjson.dumps(pairs)
+
+
+def decode_chunk(entry_id: str, fields: dict[bytes, bytes]) -> list[tuple[int, AccessEvent]]:
+    """Return the `(index, event)` pairs of a partition stream entry; raise ChunkError when it is malformed.
+
+    An entry with an `i` field is the one-event format of earlier releases,
+    read as a chunk of one so that entries left in a stream survive an upgrade.
+    """
+    try:
+        body = orjson.loads(fields[b"e"])
+        if b"i" in fields:
+            return [(int(fields[b"i"]), _event_from(body))]
+        return [(int(index), _event_from(event)) for index, event in body]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ChunkError(
+            f"invalid entry {entry_id}: {exc}; expected field e holding [[index, event fields], ...]"
+        ) from None
 
 
 def encode_decision(decision: Decision) -> bytes:
@@ -116,14 +150,12 @@ _CODECS: dict[str, tuple[type, Callable[[Any], bytes], Callable[[bytes], Any]]] 
 }
 
 
-@dataclass(slots=True)
-class EventEnvelope:
-    """One parsed event on its way to a partition, with what the worker needs to reply."""
-
-    event: AccessEvent
-    batch_id: str
-    index: int
-    reply_to: str
+def split_by_partition(events: Sequence[AccessEvent], partitions: int) -> dict[int, list[int]]:
+    """Return the indices of `events` grouped by partition, each list in batch order."""
+    groups: dict[int, list[int]] = {}
+    for index, event in enumerate(events):
+        groups.setdefault(partition_of(event.client, partitions), []).append(index)
+    return groups
 
 
 class RedisBus(Bus):
@@ -147,22 +179,20 @@ class RedisBus(Bus):
         self._subscriptions.append(subscription)
         return subscription
 
-    async def append_events(self, envelopes: Sequence[EventEnvelope]) -> set[int]:
-        """Append each event to its client's partition stream in one round trip; return the partitions used."""
-        used: set[int] = set()
+    async def append_batch(
+        self, events: Sequence[AccessEvent], groups: dict[int, list[int]], batch_id: str, reply_to: str
+    ) -> None:
+        """Append one chunk per partition of `groups` (from `split_by_partition`) in one round trip."""
         pipe = self.client.pipeline(transaction=False)
-        for envelope in envelopes:
-            partition = partition_of(envelope.event.client, self.partitions)
-            used.add(partition)
+        for partition, indices in groups.items():
             fields = {
-                "e": encode_event(envelope.event),
-                "b": envelope.batch_id,
-                "i": envelope.index,
-                "r": envelope.reply_to,
+                "b": batch_id,
+                "r": reply_to,
+                "n": len(indices),
+                "e": encode_chunk([(index, events[index]) for index in indices]),
             }
             pipe.xadd(self.keys.events(partition), fields, maxlen=self.stream_max_len, approximate=True)
         await pipe.execute()
-        return used
 
     async def deliver_local(self, topic: str, messages: Sequence[Any]) -> None:
         """Hand `messages` to this process's subscriptions of `topic` now; the stream copies are then skipped.

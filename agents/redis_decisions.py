@@ -62,8 +62,9 @@ class SharedClock:
         self.key = f"{keys.prefix}:clock"
         self._observe = client.register_script(_OBSERVE)
 
-    def observe(self, log_time: float) -> None:
-        self._observe(keys=[self.key], args=[repr(log_time), repr(time.time())])
+    def observe(self, log_time: float, pipe: redis.client.Pipeline | None = None) -> None:
+        """Move the shared clock to `log_time` if that is later; with `pipe`, queue the update there."""
+        self._observe(keys=[self.key], args=[repr(log_time), repr(time.time())], client=pipe)
 
     def now(self) -> float:
         log_time, seen_at = self.client.hmget(self.key, ["log_time", "seen_at"])

@@ -1,9 +1,9 @@
 """The API side of the scaled deployment: same surface as `agents.runtime.Runtime`, work done by workers.
 
-`RedisRuntime.analyze` parses the batch here, appends each event to its
-client's partition stream with the batch id, its index and this replica's
-reply stream, and waits until the workers have returned a result for every
-event. It then answers with the same `BatchVerdict` as the in-process
+`RedisRuntime.analyze` parses the batch here, appends one chunk per
+partition (the batch's events of that partition's clients, with their
+indices) with the batch id and this replica's reply stream, and waits until
+the workers have returned a result for every event. It then answers with the same `BatchVerdict` as the in-process
 runtime. When some partition does not answer within `reply_timeout_seconds`
 it raises `AnalysisTimeout`, which the API turns into a 504 naming those
 partitions.
@@ -31,14 +31,13 @@ import redis.asyncio as aioredis
 
 from agents.bus import DECIDED, DECISIONS, SCORED, Bus, InMemoryBus
 from agents.decisions_store import Decision
-from agents.ingestion import ScoredBatch
-from agents.messages import ClientStats, ScoredEvent
+from agents.ingestion import FEATURE_INDEX, ScoredBatch
+from agents.messages import ClientStats, FeatureRow, ScoredEvent, new_client_stats
 from agents.metrics import Metrics, reason_label
-from agents.redis_bus import EventEnvelope, Keys, RedisBus, partition_of, raise_if_cancelled
+from agents.redis_bus import Keys, RedisBus, raise_if_cancelled, split_by_partition
 from agents.redis_decisions import RedisDecisionStore, SharedClock
 from agents.runtime import BatchVerdict
 from config.settings import Settings
-from stream.features import MODEL_FEATURES
 from stream.parsers import ParseResult, parse_batch
 
 log = logging.getLogger("centinela.runtime")
@@ -188,24 +187,20 @@ class RedisRuntime:
             trusted_proxies=self.settings.trusted_proxies,
         )
         event_seqs = None if seqs is None else [seqs[event.line - first_line] for event in parsed.events]
-        pending = self._register(batch_id, parsed, event_seqs)
+        groups = split_by_partition(parsed.events, self.settings.partitions)
+        pending = self._register(batch_id, parsed, event_seqs, groups)
         try:
             if parsed.events:
-                envelopes = [
-                    EventEnvelope(event, batch_id, index, self.reply_stream)
-                    for index, event in enumerate(parsed.events)
-                ]
-                await self._remote.append_events(envelopes)
+                await self._remote.append_batch(parsed.events, groups, batch_id, self.reply_stream)
                 await self._wait(batch_id, pending)
         finally:
             self._pending.pop(batch_id, None)
         return await self._finish(batch_id, pending)
 
-    def _register(self, batch_id: str, parsed: ParseResult, seqs: list[Any] | None) -> PendingBatch:
-        partitions = self.settings.partitions
-        missing: dict[int, set[int]] = {}
-        for index, event in enumerate(parsed.events):
-            missing.setdefault(partition_of(event.client, partitions), set()).add(index)
+    def _register(
+        self, batch_id: str, parsed: ParseResult, seqs: list[Any] | None, groups: dict[int, list[int]]
+    ) -> PendingBatch:
+        missing = {partition: set(indices) for partition, indices in groups.items()}
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         pending = PendingBatch(parsed, seqs, missing, [None] * len(parsed.events), future)
         self._pending[batch_id] = pending
@@ -255,19 +250,27 @@ class RedisRuntime:
             for _, entries in answer or ():
                 for entry_id, fields in entries:
                     last_id = entry_id
-                    self._file(fields)
+                    try:
+                        self._file(fields)
+                    except (KeyError, IndexError, TypeError, ValueError) as exc:
+                        # A malformed reply must not stop the collector, or every batch would time out.
+                        log.error("invalid reply %s on %s: %r; skipped", entry_id, self.reply_stream, exc)
 
     def _file(self, fields: dict[bytes, bytes]) -> None:
+        """File one worker reply (all results of one batch in one partition); the first answer per index wins."""
         pending = self._pending.get(fields[b"b"].decode())
         if pending is None:
             return  # a late or repeated answer for a batch already answered or timed out
         partition = int(fields[b"p"])
         body = orjson.loads(fields[b"d"])
         waiting = pending.missing.get(partition, set())
+        results = pending.results
         for row in body["results"]:
             index = row[0]
-            if pending.results[index] is None:
-                pending.results[index] = row
+            if not 0 <= index < len(results):
+                raise IndexError(f"event index {index} outside batch of {len(results)}")
+            if results[index] is None:
+                results[index] = row
                 waiting.discard(index)
         for index, data in body["decisions"]:
             decision = Decision(**data)
@@ -318,8 +321,9 @@ def _scored(event: Any, row: list[Any] | None, seq: Any, batch_id: str) -> Score
     _, score, raw_score, anomalous, warming_up, features, stats = row
     return ScoredEvent(
         event=event,
-        features=dict(zip(MODEL_FEATURES, features, strict=True)),
-        stats=ClientStats(**stats),
+        features=FeatureRow(features, FEATURE_INDEX),
+        # Workers of earlier releases send the stats as an object.
+        stats=ClientStats(**stats) if isinstance(stats, dict) else new_client_stats(tuple(stats)),
         score=score,
         raw_score=raw_score,
         anomalous=anomalous,

@@ -35,7 +35,6 @@ import signal
 import socket
 import threading
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,7 +49,7 @@ from agents.ingestion import IngestionAgent
 from agents.messages import ScoredEvent
 from agents.persistence import AGENT_FIELDS
 from agents.policy import Policy, load_policy
-from agents.redis_bus import GROUP, TOPIC_MAX_LEN, Keys, Lease, decode_event, encode_decision
+from agents.redis_bus import GROUP, TOPIC_MAX_LEN, ChunkError, Keys, Lease, decode_chunk, encode_decision
 from agents.redis_decisions import RedisDecisionStore, SharedClock
 from config.settings import Settings
 from stream.snapshot import write_snapshot
@@ -58,8 +57,8 @@ from stream.warmstart import MODEL_SNAPSHOT, load_snapshot, snapshot_key, warm_d
 
 log = logging.getLogger("centinela.worker")
 
-READ_COUNT = 1000  # entries read per XREADGROUP call
-REPLAY_PAGE = 2000  # entries read per XRANGE call during a takeover
+READ_COUNT = 16  # chunks (one batch's events of one partition each) read per XREADGROUP call
+REPLAY_PAGE = 64  # chunks read per XRANGE call during a takeover
 REPLY_MAX_LEN = 100_000  # approximate entries kept on a reply stream
 REPLY_TTL_SECONDS = 3600  # a reply stream nobody reads (its API replica is gone) expires
 START_ID = "0-0"
@@ -69,10 +68,13 @@ Entry = tuple[str, dict[bytes, bytes]]
 
 @dataclass(slots=True)
 class Reply:
-    """The results of one partition for one batch, on their way to the API replica that sent it."""
+    """The results of one chunk (one batch, one partition), on their way to the API replica that sent it."""
 
+    reply_to: str
+    batch_id: str
     results: list[list[Any]] = field(default_factory=list)
     decisions: list[list[Any]] = field(default_factory=list)
+    made: list[Decision] = field(default_factory=list)
 
 
 class PartitionState:
@@ -114,30 +116,35 @@ class PartitionState:
         }
         write_snapshot(self.settings.state_dir / MODEL_SNAPSHOT, payload, snapshot_key(self.settings))
 
-    def process(self, entries: list[Entry]) -> tuple[dict[tuple[str, str], Reply], list[Decision]]:
-        """Score and decide on `entries` in order; return the replies by (reply stream, batch) and the decisions."""
-        events = [decode_event(fields[b"e"]) for _, fields in entries]
+    def process(self, entry_id: str, fields: dict[bytes, bytes]) -> Reply:
+        """Score and decide on one chunk as one batch, in order, and move the stream position past it.
+
+        Raise ChunkError when the entry is malformed; the position still moves past it.
+        """
+        self.offset = entry_id
+        reply = Reply(fields.get(b"r", b"").decode(), fields.get(b"b", b"").decode())
+        pairs = decode_chunk(entry_id, fields)
+        if not reply.reply_to or not reply.batch_id:
+            raise ChunkError(f"invalid entry {entry_id}: missing field r (reply stream) or b (batch id)")
+        events = [event for _, event in pairs]
         scored = self.ingestion.score(events)
         if events:
             self.newest = max(self.newest, max(event.timestamp for event in events))
-        replies: dict[tuple[str, str], Reply] = defaultdict(Reply)
-        made: list[Decision] = []
-        for (_, fields), item in zip(entries, scored, strict=True):
-            reply = replies[(fields[b"r"].decode(), fields[b"b"].decode())]
-            index = int(fields[b"i"])
+        for (index, _), item in zip(pairs, scored, strict=True):
             reply.results.append(_result(index, item))
-            try:
-                decisions = self.agent.observe(item)
-            except Exception:
-                # One bad event must not stop the partition: log it with its client and go on.
-                log.exception("decision agent failed on client=%r partition=%d", item.event.client, self.partition)
-                continue
-            for decision in decisions:
-                reply.decisions.append([index, orjson.loads(encode_decision(decision))])
-            made.extend(decisions)
-        if entries:
-            self.offset = entries[-1][0]
-        return replies, made
+            self._decide(reply, index, item)
+        return reply
+
+    def _decide(self, reply: Reply, index: int, item: ScoredEvent) -> None:
+        try:
+            decisions = self.agent.observe(item)
+        except Exception:
+            # One bad event must not stop the partition: log it with its client and go on.
+            log.exception("decision agent failed on client=%r partition=%d", item.event.client, self.partition)
+            return
+        for decision in decisions:
+            reply.decisions.append([index, orjson.loads(encode_decision(decision))])
+        reply.made.extend(decisions)
 
 
 def _result(index: int, item: ScoredEvent) -> list[Any]:
@@ -148,7 +155,7 @@ def _result(index: int, item: ScoredEvent) -> list[Any]:
         item.anomalous,
         item.warming_up,
         list(item.features.values()),
-        item.stats.to_dict(),
+        list(item.stats),
     ]
 
 
@@ -333,19 +340,31 @@ class Worker:
     # Processing
 
     def _handle(self, partition: int, entries: list[Entry], state: PartitionState | None = None) -> None:
+        """Process `entries` (chunks, in stream order); reply and XACK each one before the next."""
         state = state or self.owned[partition]
-        replies, decisions = state.process(entries)
-        if entries:
-            self.clock.observe(state.newest)
+        for entry_id, fields in entries:
+            try:
+                reply = state.process(entry_id, fields)
+            except ChunkError as exc:
+                # Acknowledged so that it does not come back forever; its batch gets a 504 from the API.
+                log.error("partition %d: %s; acknowledged without a reply", partition, exc)
+                self.client.xack(self.keys.events(partition), GROUP, entry_id)
+                continue
+            self._send(partition, entry_id, reply, state.newest)
+
+    def _send(self, partition: int, entry_id: str, reply: Reply, newest: float) -> None:
+        """In one round trip: the reply, the new decisions, the shared clock, then the XACK of the chunk."""
         pipe = self.client.pipeline(transaction=False)
-        for (reply_to, batch_id), reply in replies.items():
-            body = orjson.dumps({"results": reply.results, "decisions": reply.decisions})
-            pipe.xadd(reply_to, {"b": batch_id, "p": partition, "d": body}, maxlen=REPLY_MAX_LEN, approximate=True)
-            pipe.expire(reply_to, REPLY_TTL_SECONDS)
-        for decision in decisions:
+        body = orjson.dumps({"results": reply.results, "decisions": reply.decisions})
+        fields = {"b": reply.batch_id, "p": partition, "d": body}
+        pipe.xadd(reply.reply_to, fields, maxlen=REPLY_MAX_LEN, approximate=True)
+        pipe.expire(reply.reply_to, REPLY_TTL_SECONDS)
+        for decision in reply.made:
             pipe.xadd(self.keys.topic(DECISIONS), {"m": encode_decision(decision)}, maxlen=TOPIC_MAX_LEN,
                       approximate=True)
-        pipe.xack(self.keys.events(partition), GROUP, *[entry_id for entry_id, _ in entries])
+        if newest > 0:
+            self.clock.observe(newest, pipe)
+        pipe.xack(self.keys.events(partition), GROUP, entry_id)
         pipe.execute()
 
     def _publish_stats(self, state: PartitionState) -> None:
