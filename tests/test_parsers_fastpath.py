@@ -40,13 +40,14 @@ def both_paths(line: str) -> tuple[object, object]:
 @given(
     host=HOSTS, user=st.sampled_from(["-", "ana", "a\\\\b"]), moment=TIMES, method=METHODS, target=TARGETS,
     version=VERSIONS, status=st.sampled_from(["200", "404", "-", "2000"]), size=st.sampled_from(["512", "-", "x"]),
-    referrer=FIELDS, agent=FIELDS, tail=TAILS,
+    referrer=FIELDS, agent=FIELDS, tail=TAILS, common=st.booleans(),
 )
 def test_combined_fast_path_equals_general_path(
     host: str, user: str, moment: str, method: str, target: str, version: str, status: str, size: str,
-    referrer: str, agent: str, tail: str,
+    referrer: str, agent: str, tail: str, common: bool,
 ) -> None:
-    line = f'{host} - {user} [{moment}] "{method} {target}{version}" {status} {size} "{referrer}" "{agent}"{tail}'
+    line = f'{host} - {user} [{moment}] "{method} {target}{version}" {status} {size}'
+    line += tail if common else f' "{referrer}" "{agent}"{tail}'
 
     fast, general = both_paths(line)
 

@@ -33,13 +33,13 @@ LINE_RE = re.compile(
     re.DOTALL,
 )
 # The common well-formed line, read with one regex: no vhost, a dd/Mon/yyyy:HH:MM:SS +hhmm time, an
-# origin-form request ("GET /path?query HTTP/1.1") and referrer and user agent without backslash
-# escapes, nothing after them. Where it matches, LINE_RE gives the same fields, so `parse` builds
-# the same event from either; every other line goes through LINE_RE.
+# origin-form request ("GET /path?query HTTP/1.1"), then either nothing (common format) or referrer
+# and user agent without backslash escapes and nothing after them. Where it matches, LINE_RE gives
+# the same fields, so `parse` builds the same event from either. Every other line goes through LINE_RE.
 FAST_LINE_RE = re.compile(
     r"(\S+) (\S+) (\S+) \[(\d\d/[A-Za-z]{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\] "
     r'"([A-Za-z][A-Za-z0-9_-]*) (/[^\s"\\]*)(?: HTTP/(\d(?:\.\d)?))?" '
-    r'(\d{3}|-) (\d+|-) "([^"\\]*)" "([^"\\]*)"'
+    r'(\d{3}|-) (\d+|-)(?: "([^"\\]*)" "([^"\\]*)")?'
 )
 # The line of elastic apache_logs 8899 kind: the user agent lost its closing quote at the end of the line.
 TRUNCATED_AGENT_RE = re.compile(r' "([^"\\]*(?:\\.[^"\\]*)*)" "([^"]*)')
@@ -135,8 +135,8 @@ def _build_common_event(match: re.Match[str], line: int) -> AccessEvent | None:
         version,
         None if status == "-" else int(status),
         None if size == "-" else int(size),
-        None if referrer == "-" else referrer,
-        None if agent == "-" else agent,
+        None if referrer is None or referrer == "-" else referrer,
+        None if agent is None or agent == "-" else agent,
         None if user == "-" else unescape(user),
         None,
         client.port,
