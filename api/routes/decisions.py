@@ -38,10 +38,13 @@ def list_decisions(
 def export_crowdsec(request: Request, include_simulated: bool = False) -> list[dict[str, Any]]:
     """Export active blocks and rate limits as CrowdSec decisions (`cscli decisions import` JSON)."""
     exported = []
-    for decision in _store(request).find(active=True, limit=1_000_000):
+    store = _store(request)
+    # CrowdSec reads `duration` as time from now, so each export carries what is left at the store's clock.
+    now = store.clock()
+    for decision in store.find(active=True, limit=1_000_000, now=now):
         if decision.simulated and not include_simulated:
             continue
-        item = decision.to_crowdsec()
+        item = decision.to_crowdsec(now)
         if item is not None:
             exported.append(item)
     return exported

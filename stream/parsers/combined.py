@@ -16,7 +16,7 @@ from typing import Any
 
 from stream.events import AccessEvent
 from stream.parsers.base import BaseParser, Item, ParseError, register
-from stream.parsers.client import Client, TrustedProxies, apply_forwarded, parse_client
+from stream.parsers.client import Client, TrustedProxies, apply_forwarded, check_virtual_host, parse_client
 from stream.parsers.request import fill_request, unescape
 from stream.parsers.timestamps import parse_clf_time, parse_clf_time_fixed
 
@@ -85,6 +85,8 @@ class CombinedParser(BaseParser):
         if match is None:
             raise ParseError(diagnose(item))
         client = parse_client(match["host"])
+        if match["vhost"] is not None:
+            check_virtual_host(match["vhost"], client)
         event = _build_event(match, client, line)
 
         agent = match["agent"]
