@@ -20,6 +20,7 @@ the listings filter by the shared stream clock.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
@@ -86,6 +87,25 @@ class RedisDecisionStore:
         self._order = f"{keys.prefix}:decisions:order"
         self._sequence = f"{keys.prefix}:decisions:sequence"
         self._record = client.register_script(_RECORD_OFFENCE)
+        # (value, scenario) -> the decision read or written inside `read_cache`, None when there is none.
+        self._cache: dict[tuple[str, str], Decision | None] | None = None
+
+    @contextlib.contextmanager
+    def read_cache(self) -> Iterator[None]:
+        """Serve repeated `active_for` reads from memory inside the block, and keep this store's writes there.
+
+        A worker wraps one chunk in it: the decision agent asks for the same
+        (client, scenario) on many events of a burst, and a round trip per event
+        was most of a chunk's time. Writes made through this store update the
+        cache, so reads stay exact for the partition's own clients. A lift or a
+        range decision written by another process during the block is seen
+        from the next block on, as if it had arrived after this chunk.
+        """
+        self._cache = {}
+        try:
+            yield
+        finally:
+            self._cache = None
 
     def _decision_key(self, decision_id: str) -> str:
         return f"{self.keys.prefix}:decision:{decision_id}"
@@ -116,6 +136,7 @@ class RedisDecisionStore:
         pipe.set(self._active_key(decision.value, decision.scenario), decision.id, ex=ttl)
         pipe.zremrangebyrank(self._order, 0, -(self._max_decisions + 1))
         pipe.execute()
+        self._remember(decision)
         _log(decision, "new")
 
     def updated(self, decision: Decision, change: str) -> None:
@@ -126,6 +147,7 @@ class RedisDecisionStore:
         pipe.zadd(self._until, {decision.id: decision.until})
         pipe.expire(self._active_key(decision.value, decision.scenario), ttl)
         pipe.execute()
+        self._remember(decision)
         _log(decision, change)
 
     def lift(self, decision_id: str) -> Decision | None:
@@ -146,6 +168,8 @@ class RedisDecisionStore:
             self.client.zrem(offences, offence[0])
         if current is not None and current.decode() == decision_id:
             self.client.delete(active_key)
+        if self._cache is not None:
+            self._cache.pop((decision.value, decision.scenario), None)
         logger.info("decision lifted id=%s value=%r scenario=%s", decision.id, decision.value, decision.scenario)
         return decision
 
@@ -163,13 +187,20 @@ class RedisDecisionStore:
 
     def active_for(self, value: str, scenario: str, now: float) -> Decision | None:
         """Return the active decision on `value` for `scenario` at time `now`, if any."""
-        decision_id = self.client.get(self._active_key(value, scenario))
-        if decision_id is None:
-            return None
-        decision = self.get(decision_id.decode())
+        cache = self._cache
+        if cache is not None and (value, scenario) in cache:
+            decision = cache[(value, scenario)]
+        else:
+            decision = self._current(value, scenario)
+            if cache is not None:
+                cache[(value, scenario)] = decision
         if decision is None or not decision.is_active(now):
             return None
         return decision
+
+    def _current(self, value: str, scenario: str) -> Decision | None:
+        decision_id = self.client.get(self._active_key(value, scenario))
+        return None if decision_id is None else self.get(decision_id.decode())
 
     def find(
         self,
@@ -209,6 +240,10 @@ class RedisDecisionStore:
         return int(self.client.zcount(self._until, f"({now!r}", "+inf"))
 
     # Internals
+
+    def _remember(self, decision: Decision) -> None:
+        if self._cache is not None:
+            self._cache[(decision.value, decision.scenario)] = decision
 
     def _load(self, ids: list[str], page: int = 500) -> list[Decision]:
         """Read decisions by id in pages, dropping (and unindexing) those whose key has expired."""

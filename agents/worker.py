@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import operator
 import os
 import signal
 import socket
@@ -52,6 +53,7 @@ from agents.policy import Policy, load_policy
 from agents.redis_bus import GROUP, TOPIC_MAX_LEN, ChunkError, Keys, Lease, decode_chunk, encode_decision
 from agents.redis_decisions import RedisDecisionStore, SharedClock
 from config.settings import Settings
+from stream.features import MODEL_FEATURES
 from stream.snapshot import write_snapshot
 from stream.warmstart import MODEL_SNAPSHOT, load_snapshot, snapshot_key, warm_detector
 
@@ -86,6 +88,7 @@ class PartitionState:
         snapshot = load_snapshot(self.settings)
         self.detector = warm_detector(self.settings, snapshot)
         self.ingestion = IngestionAgent(self.settings, self.detector)
+        self.store = store
         self.agent = DecisionAgent(policy, store, self.settings)
         # NOTE: webhooks are not sent from workers: the agent runs outside an event loop here.
         self.agent.webhook = None
@@ -130,9 +133,10 @@ class PartitionState:
         scored = self.ingestion.score(events)
         if events:
             self.newest = max(self.newest, max(event.timestamp for event in events))
-        for (index, _), item in zip(pairs, scored, strict=True):
-            reply.results.append(_result(index, item))
-            self._decide(reply, index, item)
+        with self.store.read_cache():
+            for (index, _), item in zip(pairs, scored, strict=True):
+                reply.results.append(_result(index, item))
+                self._decide(reply, index, item)
         return reply
 
     def _decide(self, reply: Reply, index: int, item: ScoredEvent) -> None:
@@ -147,6 +151,10 @@ class PartitionState:
         reply.made.extend(decisions)
 
 
+# One C-level call per event: going through Mapping.values() cost a fifth of a chunk's time.
+_FEATURE_VALUES = operator.itemgetter(*MODEL_FEATURES)
+
+
 def _result(index: int, item: ScoredEvent) -> list[Any]:
     return [
         index,
@@ -154,8 +162,8 @@ def _result(index: int, item: ScoredEvent) -> list[Any]:
         item.raw_score,
         item.anomalous,
         item.warming_up,
-        list(item.features.values()),
-        list(item.stats),
+        _FEATURE_VALUES(item.features),
+        tuple(item.stats),
     ]
 
 

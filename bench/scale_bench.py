@@ -1,17 +1,21 @@
 """Throughput of the scaled path (API runtime → Redis Streams → workers) against the in-process runtime.
 
-Run from the project root with `python -m bench.scale_bench [--events 30000] [--batch 1000]`.
+Run from the project root with
+`python -m bench.scale_bench [--events 30000] [--batch 1000] [--senders 4]`.
 It needs the `redis-server` binary: the script starts a private one on a free
 loopback port, then worker subprocesses (`python -m agents.worker`), and sends
-the same generated attack mix, batch after batch, through:
+the same generated attack mix through:
 
 1. the in-process `Runtime`;
 2. a `RedisRuntime` with one worker owning every partition;
 3. a `RedisRuntime` with two workers splitting the partitions.
 
-Batches are sent one at a time, as one API replica serving one client does,
-so the figures measure latency-bound throughput; several concurrent clients
-or replicas would load two workers more evenly.
+The lines are split among `--senders` concurrent senders by the first field
+of the line (the client address), as separate log shippers would send them,
+so each client's lines keep their order. Each sender posts its lines batch
+after batch to the same runtime, one API replica in this process. With
+several batches in flight the replica parses one batch while the workers
+score others, and two workers can score at the same time.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 import redis
@@ -45,17 +50,33 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def measure(runtime: Runtime | RedisRuntime, lines: list[str], batch: int) -> float:
-    """Send `lines` in batches through `runtime` and return events per second."""
+def split_by_client(lines: list[str], senders: int) -> list[list[str]]:
+    """Deal `lines` to `senders` lists by crc32 of the first field (the client), keeping their order."""
+    out: list[list[str]] = [[] for _ in range(senders)]
+    for line in lines:
+        client = line.split(" ", 1)[0]
+        out[zlib.crc32(client.encode()) % senders].append(line)
+    return out
+
+
+async def send(runtime: Runtime | RedisRuntime, lines: list[str], batch: int) -> int:
+    """Post `lines` batch after batch and return how many events were scored."""
+    events = 0
+    for start in range(0, len(lines), batch):
+        verdict = await runtime.analyze(lines[start : start + batch])
+        events += len(verdict.scored)
+    return events
+
+
+async def measure(runtime: Runtime | RedisRuntime, streams: list[list[str]], batch: int) -> float:
+    """Send every stream concurrently through `runtime` and return events per second."""
     await runtime.start()
     try:
-        await runtime.analyze(lines[:batch])  # first batch warms connections and caches
+        warm = next(stream for stream in streams if stream)
+        await runtime.analyze(warm[:batch])  # the first batch warms connections and caches
         started = time.perf_counter()
-        events = 0
-        for start in range(0, len(lines), batch):
-            verdict = await runtime.analyze(lines[start : start + batch])
-            events += len(verdict.scored)
-        return events / (time.perf_counter() - started)
+        counts = await asyncio.gather(*(send(runtime, stream, batch) for stream in streams))
+        return sum(counts) / (time.perf_counter() - started)
     finally:
         await runtime.stop()
 
@@ -81,13 +102,15 @@ def start_workers(url: str, state_dir: Path, groups: list[str]) -> list[subproce
     return workers
 
 
-def scaled(url: str, base: Path, groups: list[str], lines: list[str], batch: int) -> float:
-    redis.Redis.from_url(url).flushdb()
+def scaled(url: str, base: Path, groups: list[str], streams: list[list[str]], batch: int) -> float:
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    client.close()
     state = base / f"state-{len(groups)}"
     workers = start_workers(url, state, groups)
     try:
         settings = Settings(redis_url=url, state_dir=state, partitions=PARTITIONS, **MODEL)
-        return asyncio.run(measure(RedisRuntime(settings), lines, batch))
+        return asyncio.run(measure(RedisRuntime(settings), streams, batch))
     finally:
         for worker in workers:
             worker.terminate()
@@ -98,12 +121,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=30_000, help="log lines to send (default %(default)s)")
     parser.add_argument("--batch", type=int, default=1_000, help="lines per /analyze batch (default %(default)s)")
+    parser.add_argument("--senders", type=int, default=4, help="concurrent senders (default %(default)s)")
     args = parser.parse_args()
+    if args.events < 1 or args.batch < 1 or args.senders < 1:
+        parser.error("--events, --batch and --senders must be positive integers")
     server = shutil.which("redis-server")
     if server is None:
         raise SystemExit("redis-server not found: install it (apt-get install redis-server) to run this benchmark")
 
     lines = [record.line for record in generate(events=args.events, seed=5, attack_rate=0.1)]
+    streams = split_by_client(lines, args.senders)
     with tempfile.TemporaryDirectory() as folder:
         base = Path(folder)
         port = free_port()
@@ -113,17 +140,22 @@ def main() -> None:
         url = f"redis://127.0.0.1:{port}/0"
         time.sleep(0.5)
         try:
-            single = asyncio.run(measure(Runtime(Settings(state_dir=base / "single", **MODEL)), lines, args.batch))
-            one = scaled(url, base, ["0,1,2,3"], lines, args.batch)
-            two = scaled(url, base, ["0,1", "2,3"], lines, args.batch)
+            single = asyncio.run(measure(Runtime(Settings(state_dir=base / "single", **MODEL)), streams, args.batch))
+            one = scaled(url, base, ["0,1,2,3"], streams, args.batch)
+            two = scaled(url, base, ["0,1", "2,3"], streams, args.batch)
         finally:
             process.terminate()
             process.wait(10)
 
-    print(f"{args.events} events, batches of {args.batch}, {PARTITIONS} partitions, {os.cpu_count()} CPUs")
-    print(f"{'path':<28} {'events/s':>10} {'vs in-process':>14}")
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    print(
+        f"{args.events} events, batches of {args.batch}, {args.senders} senders, {PARTITIONS} partitions, "
+        f"{os.cpu_count()} CPUs, load average {load}"
+    )
+    print(f"{'path':<28} {'events/s':>10} {'vs in-process':>14} {'overhead':>9}")
     for name, rate in (("in-process Runtime", single), ("Redis, 1 worker", one), ("Redis, 2 workers", two)):
-        print(f"{name:<28} {rate:>10,.0f} {rate / single:>13.2f}x")
+        print(f"{name:<28} {rate:>10,.0f} {rate / single:>13.2f}x {single / rate:>8.2f}x")
+    print(f"2 workers vs 1 worker: {two / one:.2f}x")
 
 
 if __name__ == "__main__":
