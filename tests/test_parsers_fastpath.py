@@ -57,9 +57,9 @@ def test_combined_fast_path_equals_general_path(
 def test_combined_fast_path_takes_generated_lines() -> None:
     lines = [record.line for record in generate(events=2_000, seed=3)]
 
-    taken = [line for line in lines if FAST_LINE_RE.fullmatch(line)]
+    fast_matched = [line for line in lines if FAST_LINE_RE.fullmatch(line)]
 
-    assert len(taken) >= 0.9 * len(lines)
+    assert len(fast_matched) >= 0.9 * len(lines)
     for line in lines:
         fast, general = both_paths(line)
         assert fast == general, line
