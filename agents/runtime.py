@@ -70,8 +70,8 @@ class Runtime:
         return not self.detector.warming_up
 
     async def start(self) -> None:
-        # The warm model is millions of long-lived objects; keeping them out of the cyclic
-        # collector's scans avoids pauses of tens of milliseconds on the hot path.
+        # The warm model holds many long-lived objects (River's tree nodes, cached patterns).
+        # Freezing them keeps the cyclic collector from rescanning them during requests.
         gc.freeze()
         # Subscribe before the tasks run so no message published in between is missed.
         scored = self.bus.subscribe(SCORED, maxsize=64)
