@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -276,3 +277,91 @@ def test_analyze_without_owner_returns_504(redis_url: str, tmp_path: Path) -> No
     detail = response.json()["detail"]
     assert f"partitions {partition_of('203.0.113.9', 4)} " in detail
     assert "1 events unanswered" in detail
+
+
+def in_process_worker(redis_url: str, state_dir: Path, partitions: int) -> Any:
+    """A Worker on `redis_url` owning every partition, driven by the test instead of its loop."""
+    from agents.worker import Worker
+    from config.settings import Settings
+
+    env = {key.removeprefix("CENTINELA_").lower(): value for key, value in FAST_ENV.items()}
+    model = {key: env[key] for key in ("hst_window", "hst_trees", "history_max_events", "reference_size")}
+    settings = Settings(redis_url=redis_url, state_dir=state_dir, partitions=partitions, **model)
+    worker = Worker(settings, list(range(partitions)), standby=False, name="worker-test")
+    for partition in range(partitions):
+        worker._take(partition)
+    return worker
+
+
+def append_batch(redis_url: str, lines: list[str], partitions: int, reply_to: str) -> dict[int, list[int]]:
+    """Parse `lines` and append them as the API does; return the event indices by partition."""
+    import asyncio
+
+    import redis.asyncio as aioredis
+
+    from agents.redis_bus import Keys, RedisBus, split_by_partition
+    from stream.parsers import parse_batch
+
+    events = parse_batch(lines).events
+    groups = split_by_partition(events, partitions)
+
+    async def send() -> None:
+        bus = RedisBus(aioredis.Redis.from_url(redis_url), Keys(), partitions, 1000)
+        try:
+            await bus.append_batch(events, groups, "batch-1", reply_to)
+        finally:
+            await bus.close()
+
+    asyncio.run(send())
+    return groups
+
+
+def read_and_handle(worker: Any) -> None:
+    streams = {worker.keys.events(p): ">" for p in worker.owned}
+    answer = worker.client.xreadgroup("workers", worker.name, streams, count=100)
+    for stream, entries in answer:
+        partition = int(stream.decode().rsplit(":", 1)[1])
+        worker._handle(partition, [(entry_id.decode(), fields) for entry_id, fields in entries])
+
+
+def test_worker_replies_once_per_chunk(redis_url: str, tmp_path: Path) -> None:
+    import orjson
+
+    worker = in_process_worker(redis_url, tmp_path, partitions=2)
+    lines = attack_mix()[:400]
+    groups = append_batch(redis_url, lines, 2, "centinela:replies:test")
+    read_and_handle(worker)
+
+    client = redis.Redis.from_url(redis_url)
+    events = [client.xrange(f"centinela:events:{p}") for p in range(2)]
+    replies = client.xrange("centinela:replies:test")
+    pending = [client.xpending(f"centinela:events:{p}", "workers")["pending"] for p in range(2)]
+    client.close()
+    worker.client.close()
+
+    assert [len(entries) for entries in events] == [1 if groups.get(p) else 0 for p in range(2)]
+    assert len(replies) == len(groups)
+    assert pending == [0, 0]
+    for _, fields in replies:
+        partition = int(fields[b"p"])
+        body = orjson.loads(fields[b"d"])
+        assert fields[b"b"] == b"batch-1"
+        assert [row[0] for row in body["results"]] == groups[partition]
+        assert all(row[1] is not None for row in body["results"])
+
+
+def test_worker_acks_malformed_chunk(redis_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    worker = in_process_worker(redis_url, tmp_path, partitions=1)
+    client = redis.Redis.from_url(redis_url)
+    bad = client.xadd("centinela:events:0", {"b": "batch-0", "r": "centinela:replies:test", "e": "[[0, {"})
+    append_batch(redis_url, attack_mix()[:50], 1, "centinela:replies:test")
+    read_and_handle(worker)
+
+    pending = client.xpending("centinela:events:0", "workers")["pending"]
+    replies = client.xrange("centinela:replies:test")
+    client.close()
+    worker.client.close()
+
+    assert pending == 0
+    assert [fields[b"b"] for _, fields in replies] == [b"batch-1"]
+    assert f"invalid entry {bad.decode()}" in caplog.text

@@ -13,7 +13,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from agents.decisions_store import DecisionStore
-from agents.redis_bus import Keys, decode_decision, decode_event, encode_decision, encode_event, partition_of
+from agents.redis_bus import (
+    ChunkError,
+    Keys,
+    decode_chunk,
+    decode_decision,
+    decode_event,
+    encode_chunk,
+    encode_decision,
+    encode_event,
+    partition_of,
+    split_by_partition,
+)
 from agents.redis_decisions import RedisDecisionStore, SharedClock
 from stream.events import AccessEvent
 from tests.test_decision_store import T0, make_decision
@@ -112,6 +123,39 @@ def test_shared_clock_follows_latest_log_time(redis_url: str) -> None:
     assert T0 <= clock.now() < T0 + 5
 
 
+@pytest.mark.redis
+def test_read_cache_keeps_own_writes(redis_url: str) -> None:
+    store = redis_store(redis_url)
+    decision = make_decision()
+    with store.read_cache():
+        assert store.active_for(decision.value, "brute_force", T0 + 1) is None
+        store.add(decision)
+        active = store.active_for(decision.value, "brute_force", T0 + 1)
+        assert active is not None
+        assert active.id == decision.id
+        active.until = T0 + 7200
+        store.updated(active, "extended")
+        assert store.active_for(decision.value, "brute_force", T0 + 3700) is not None
+        store.lift(decision.id)
+        assert store.active_for(decision.value, "brute_force", T0 + 1) is None
+
+
+@pytest.mark.redis
+def test_read_cache_sees_other_writes_next_block(redis_url: str) -> None:
+    worker = redis_store(redis_url)
+    replica = RedisDecisionStore(redis.Redis.from_url(redis_url), Keys("test"), worker.shared_clock)
+    decision = make_decision(value="198.51.100.0/24", scope="range")
+    with worker.read_cache():
+        assert worker.active_for(decision.value, "brute_force", T0 + 1) is None
+        replica.add(decision)
+        # Read once per block: the other process's write counts as arriving after this block.
+        assert worker.active_for(decision.value, "brute_force", T0 + 1) is None
+    with worker.read_cache():
+        assert worker.active_for(decision.value, "brute_force", T0 + 1) is not None
+    replica.lift(decision.id)
+    assert worker.active_for(decision.value, "brute_force", T0 + 1) is None
+
+
 def test_decision_codec_round_trip() -> None:
     decision = make_decision(score=0.997)
     assert decode_decision(encode_decision(decision)) == decision
@@ -119,27 +163,58 @@ def test_decision_codec_round_trip() -> None:
 
 text = st.text(max_size=40) | st.none()
 
-
-@given(
+events = st.builds(
+    AccessEvent,
     timestamp=st.floats(min_value=0, max_value=4e9),
-    address=st.text(min_size=1, max_size=40),
-    path=text,
-    agent=text,
-    status=st.integers(100, 599) | st.none(),
-    tags=st.lists(st.sampled_from(["handshake", "forwarded", "empty_request"]), max_size=3),
+    source_address=st.text(min_size=1, max_size=40),
+    url_path=text,
+    user_agent_original=text,
+    http_response_status_code=st.integers(100, 599) | st.none(),
+    tags=st.lists(st.sampled_from(["handshake", "forwarded", "empty_request"]), max_size=3).map(tuple),
 )
-def test_event_codec_round_trip(
-    timestamp: float, address: str, path: str | None, agent: str | None, status: int | None, tags: list[str]
-) -> None:
-    event = AccessEvent(
-        timestamp=timestamp,
-        source_address=address,
-        url_path=path,
-        user_agent_original=agent,
-        http_response_status_code=status,
-        tags=tuple(tags),
-    )
+
+
+@given(events)
+def test_event_codec_round_trip(event: AccessEvent) -> None:
     assert decode_event(encode_event(event)) == event
+
+
+@given(st.lists(st.tuples(st.integers(0, 100_000), events), max_size=20))
+def test_chunk_codec_round_trip(pairs: list[tuple[int, AccessEvent]]) -> None:
+    fields = {b"b": b"replica:1", b"r": b"centinela:replies:replica", b"e": encode_chunk(pairs)}
+    assert decode_chunk("1-0", fields) == pairs
+
+
+def test_chunk_decode_reads_one_event_entries() -> None:
+    event = AccessEvent(timestamp=T0, source_address="203.0.113.9", url_path="/login")
+    fields = {b"e": encode_event(event), b"i": b"7", b"b": b"replica:1", b"r": b"centinela:replies:replica"}
+    assert decode_chunk("5-0", fields) == [(7, event)]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {b"e": b"[[0, {\"timestamp\": 1.0"},
+        {b"e": b"[[0, {\"timestamp\": 1.0, \"colour\": \"red\"}]]"},
+        {b"e": b"[[\"zero\"]]"},
+        {b"b": b"replica:1"},
+    ],
+)
+def test_chunk_decode_malformed_names_entry(fields: dict[bytes, bytes]) -> None:
+    with pytest.raises(ChunkError) as error:
+        decode_chunk("1700000000000-3", fields)
+    assert "invalid entry 1700000000000-3" in str(error.value)
+    assert "expected field e holding [[index, event fields], ...]" in str(error.value)
+
+
+@given(st.lists(st.text(min_size=1, max_size=20), max_size=60), st.integers(1, 16))
+def test_split_by_partition_keeps_batch_order(clients: list[str], partitions: int) -> None:
+    batch = [AccessEvent(timestamp=T0 + i, source_address=client) for i, client in enumerate(clients)]
+    groups = split_by_partition(batch, partitions)
+    assert sorted(index for indices in groups.values() for index in indices) == list(range(len(batch)))
+    for partition, indices in groups.items():
+        assert indices == sorted(indices)
+        assert all(partition_of(batch[index].client, partitions) == partition for index in indices)
 
 
 def test_partition_same_in_every_process() -> None:
