@@ -2,8 +2,8 @@
 
 Decisions carry the log's own time, so a replay of last month's log must not
 see every decision as expired. `StreamClock.now()` is the latest log time
-seen, advancing with the wall clock since it was seen; on live traffic that is
-the wall clock, on a replay it is the replayed time.
+seen, advancing with the wall clock since it was seen. On live traffic that is
+the wall clock, and on a replay it is the replayed time.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ log = logging.getLogger("centinela.runtime")
 
 @dataclass(slots=True)
 class BatchVerdict:
-    """What one batch produced: its scored events, rejected lines and decisions."""
+    """The outcome of one batch: its scored events, rejected lines and decisions."""
 
     batch_id: str
     scored: list[ScoredEvent]
@@ -116,7 +116,7 @@ class Runtime:
             self._waiters.pop(batch_id, None)
 
     async def _decide(self, subscription: Any) -> None:
-        """The decision agent's loop: aggregate scored events, publish decisions and the verdict."""
+        """Run the decision agent's loop: aggregate scored events, publish decisions and the verdict."""
         observe = self.decision_agent.observe
         while True:
             batch: ScoredBatch = await subscription.get()
