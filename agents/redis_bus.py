@@ -182,7 +182,12 @@ class RedisBus(Bus):
     async def append_batch(
         self, events: Sequence[AccessEvent], groups: dict[int, list[int]], batch_id: str, reply_to: str
     ) -> None:
-        """Append one chunk per partition of `groups` (from `split_by_partition`) in one round trip."""
+        """Append one chunk per partition of `groups` (from `split_by_partition`) in one round trip.
+
+        `stream_max_len` counts events: each append trims its stream to that
+        many entries of this chunk's size.
+        NOTE: with chunks of very different sizes the number of events kept is only roughly that.
+        """
         pipe = self.client.pipeline(transaction=False)
         for partition, indices in groups.items():
             fields = {
@@ -191,7 +196,8 @@ class RedisBus(Bus):
                 "n": len(indices),
                 "e": encode_chunk([(index, events[index]) for index in indices]),
             }
-            pipe.xadd(self.keys.events(partition), fields, maxlen=self.stream_max_len, approximate=True)
+            max_entries = max(1, self.stream_max_len // len(indices))
+            pipe.xadd(self.keys.events(partition), fields, maxlen=max_entries, approximate=True)
         await pipe.execute()
 
     async def deliver_local(self, topic: str, messages: Sequence[Any]) -> None:

@@ -255,6 +255,16 @@ class RedisRuntime:
                     except (KeyError, IndexError, TypeError, ValueError) as exc:
                         # A malformed reply must not stop the collector, or every batch would time out.
                         log.error("invalid reply %s on %s: %r; skipped", entry_id, self.reply_stream, exc)
+            if answer:
+                await self._trim_replies(client, last_id)
+
+    async def _trim_replies(self, client: aioredis.Redis, last_id: Any) -> None:
+        """Delete the replies read so far: this replica is the only reader of its stream."""
+        try:
+            await client.xtrim(self.reply_stream, minid=last_id, approximate=True)
+        except redis.RedisError as exc:
+            raise_if_cancelled(exc)
+            log.warning("trimming %s failed: %s; the workers' MAXLEN still bounds it", self.reply_stream, exc)
 
     def _file(self, fields: dict[bytes, bytes]) -> None:
         """File one worker reply (all results of one batch in one partition); the first answer per index wins."""
