@@ -191,32 +191,124 @@ class FeatureExtractor:
     def extract_batch(self, events: list[AccessEvent]) -> tuple[np.ndarray, list[ClientStats]]:
         """Return the feature matrix (rows in MODEL_FEATURES order) and window stats of `events`.
 
-        The window columns are scaled with NumPy once per batch.
+        The per-event features are computed once per distinct value in the batch (status, method,
+        target, user agent) and gathered into NumPy columns; only the window update runs per event.
+        It gives the same values as `event_features` row by row.
         """
         n = len(events)
         matrix = np.empty((n, len(MODEL_FEATURES)), dtype=np.float64)
-        raw = np.empty((n, 7), dtype=np.float64)
-        stats_list: list[ClientStats] = []
-        update = self.windows.update
-        for i, event in enumerate(events):
-            row, flags = event_features(event)
-            matrix[i, :11] = row
-            stats = update(event.client, event.timestamp, event.url_path, event.user_name, flags)
-            stats_list.append(stats)
-            raw[i] = (
-                stats.rate_per_min,
-                stats.share_4xx,
-                stats.share_5xx,
-                stats.distinct_paths,
-                stats.failed_logins,
-                stats.not_found,
-                stats.distinct_users,
-            )
-        matrix[:, 11] = np.minimum(np.log1p(raw[:, 0]) / _LOG_RATE, 1.0)
-        matrix[:, 12] = raw[:, 1]
-        matrix[:, 13] = raw[:, 2]
-        matrix[:, 14] = np.minimum(np.log1p(raw[:, 3]) / _LOG_PATHS, 1.0)
-        matrix[:, 15] = np.minimum(np.log1p(raw[:, 4]) / _LOG_100, 1.0)
+        if n == 0:
+            return matrix, []
+        columns, codes = _event_columns(events)
+        matrix[:, :11] = columns
+        flag_sets = _FLAG_SETS
+        stats_list = self.windows.update_batch(
+            [event.client for event in events],
+            [event.timestamp for event in events],
+            [event.url_path for event in events],
+            [event.user_name for event in events],
+            [flag_sets[code] for code in codes.tolist()],
+        )
+        # rate, 4xx, 5xx, distinct paths, not found, failed logins, distinct users
+        raw = np.array(stats_list, dtype=np.float64)
+        matrix[:, 11] = np.minimum(np.log1p(raw[:, 1]) / _LOG_RATE, 1.0)
+        matrix[:, 12] = raw[:, 2]
+        matrix[:, 13] = raw[:, 3]
+        matrix[:, 14] = np.minimum(np.log1p(raw[:, 4]) / _LOG_PATHS, 1.0)
+        matrix[:, 15] = np.minimum(np.log1p(raw[:, 6]) / _LOG_100, 1.0)
         matrix[:, 16] = np.minimum(np.log1p(raw[:, 5]) / _LOG_100, 1.0)
-        matrix[:, 17] = np.minimum(np.log1p(raw[:, 6]) / _LOG_USERS, 1.0)
+        matrix[:, 17] = np.minimum(np.log1p(raw[:, 7]) / _LOG_USERS, 1.0)
         return matrix, stats_list
+
+
+# Bits of the per-event flag code; `_FLAG_SETS[code]` is the tuple of window counter slots it stands for.
+_BIT_SLOTS = (C4XX, NOT_FOUND, C5XX, FAILED_LOGIN, INJECTION, PROBE, HANDSHAKE)
+_FLAG_SETS = [
+    tuple(slot for bit, slot in enumerate(_BIT_SLOTS) if code >> bit & 1) for code in range(1 << len(_BIT_SLOTS))
+]
+_BIT_4XX, _BIT_NOT_FOUND, _BIT_5XX, _BIT_FAILED, _BIT_INJECTION, _BIT_PROBE, _BIT_HANDSHAKE = (
+    1 << bit for bit in range(len(_BIT_SLOTS))
+)
+
+
+def _status_signals(status: int | None) -> tuple[float, int, float, float]:
+    """Return the status class feature, its flag bits, whether it is ≥ 400, and whether it is 401 or 403."""
+    if status is None:
+        return 1.0, 0, 0.0, 0.0
+    bits = 0
+    if 400 <= status < 500:
+        bits = _BIT_4XX | (_BIT_NOT_FOUND if status == 404 else 0)
+    elif status >= 500:
+        bits = _BIT_5XX
+    failed = _BIT_FAILED if status == 401 else 0
+    return _STATUS_CLASS.get(status // 100, 1.0), bits | failed, float(status >= 400), float(status == 403)
+
+
+def _agent_signals(agent: str | None) -> tuple[float, float, int]:
+    """Return the user-agent kind and, for a scanner, the injection strength and hits in the user agent."""
+    kind = user_agent_kind(agent)
+    if kind == UA_SCANNER and agent:
+        strength, hits = injection_signal(agent)
+        return kind, strength, hits
+    return kind, 0.0, 0
+
+
+def _distinct(values: list[object]) -> tuple[list[object], np.ndarray]:
+    """Return the distinct values in first-seen order and, per value, its position among them."""
+    positions: dict[object, int] = {}
+    setdefault = positions.setdefault
+    index = [setdefault(value, len(positions)) for value in values]
+    return list(positions), np.array(index, dtype=np.intp)
+
+
+def _event_columns(events: list[AccessEvent]) -> tuple[np.ndarray, np.ndarray]:
+    """Return the first 11 feature columns of `events` and each event's flag code (see `_FLAG_SETS`)."""
+    n = len(events)
+    out = np.empty((n, 11), dtype=np.float64)
+
+    statuses, status_at = _distinct([event.http_response_status_code for event in events])
+    status_table = np.array([_status_signals(status) for status in statuses], dtype=np.float64)[status_at]
+    out[:, 0] = status_table[:, 0]
+    codes = status_table[:, 1].astype(np.int64)
+
+    methods, method_at = _distinct([event.http_request_method for event in events])
+    method_table = np.array([(_METHOD_LEVEL.get(m or "", 1.0), float(m == "POST")) for m in methods])[method_at]
+    out[:, 1] = method_table[:, 0]
+
+    paths = [event.url_path for event in events]
+    targets, target_at = _distinct(list(zip(paths, [event.url_query for event in events], strict=True)))
+    target_table = np.array(
+        [(*target_signals(path or "", query or ""), _is_login_path(path)) for path, query in targets],
+        dtype=np.float64,
+    )[target_at]
+    out[:, 2:6] = target_table[:, :4]
+
+    agents, agent_at = _distinct([event.user_agent_original for event in events])
+    agent_table = np.array([_agent_signals(agent) for agent in agents], dtype=np.float64)[agent_at]
+    out[:, 7] = agent_table[:, 0]
+    injection = target_table[:, 4]
+    scanner = agent_table[:, 0] == UA_SCANNER
+    out[:, 8] = np.where(scanner, np.minimum(injection + agent_table[:, 1], 1.0), injection)
+    hits = target_table[:, 5] + agent_table[:, 2]
+    out[:, 9] = target_table[:, 6]
+
+    log1p, log_bytes = math.log1p, _LOG_BYTES
+    out[:, 6] = [min(log1p(size) / log_bytes, 1.0) if size else 0.0 for size in
+                 [event.http_response_body_bytes for event in events]]
+    out[:, 10] = [
+        1.0 if tags and (TAG_HANDSHAKE in tags or TAG_MALFORMED_REQUEST in tags) else 0.0
+        for tags in [event.tags for event in events]
+    ]
+
+    # A failed login: a 401 (already in the status bits), or a 4xx/5xx on a login-like path that is a 403 or a POST.
+    failed = (status_table[:, 2] > 0) & (target_table[:, 7] > 0) & ((status_table[:, 3] > 0) | (method_table[:, 1] > 0))
+    codes |= np.where(failed, _BIT_FAILED, 0)
+    codes |= np.where(hits > 0, _BIT_INJECTION, 0)
+    codes |= np.where(out[:, 9] > 0, _BIT_PROBE, 0)
+    codes |= np.where(out[:, 10] > 0, _BIT_HANDSHAKE, 0)
+    return out, codes
+
+
+@lru_cache(maxsize=65_536)
+def _is_login_path(path: str | None) -> bool:
+    return path is not None and LOGIN_PATH.search(path) is not None

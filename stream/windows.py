@@ -247,6 +247,73 @@ class ClientWindows:
             totals[HANDSHAKE],
         ))
 
+    def update_batch(
+        self,
+        clients: list[str],
+        timestamps: list[float],
+        paths: list[str | None],
+        users: list[str | None],
+        flag_sets: list[tuple[int, ...]],
+    ) -> list[ClientStats]:
+        """Apply `update` to each event in order and return the window after each; the same results, one call."""
+        bucket_seconds = self.bucket_seconds
+        windows = self.clients
+        get, move_to_end, make_room = windows.get, windows.move_to_end, self._make_room
+        path_bit, user_bit = _PATH_BIT, _USER_BIT
+        path_estimates, user_estimates = _PATH_ESTIMATES, _USER_ESTIMATES
+        make_stats = new_client_stats
+        out: list[ClientStats] = []
+        append = out.append
+        for client, timestamp, path, user, flags in zip(clients, timestamps, paths, users, flag_sets, strict=True):
+            bucket = int(timestamp // bucket_seconds)
+            window = get(client)
+            if window is None:
+                make_room(timestamp)
+                window = ClientWindow(bucket, timestamp)
+                windows[client] = window
+            else:
+                move_to_end(client)
+                if timestamp > window.last_seen:
+                    window.last_seen = timestamp
+            if bucket == window.head:
+                slot = bucket % N_BUCKETS
+            else:
+                slot = window.advance(bucket)
+                if bucket < window.oldest:
+                    window.oldest = max(bucket, window.head - N_BUCKETS + 1)
+            base = slot * N_COUNTERS
+            counts = window.counts
+            counts[base] += 1
+            counts[TOTALS] += 1
+            for flag in flags:
+                counts[base + flag] += 1
+                counts[TOTALS + flag] += 1
+            if path is not None:
+                bit = path_bit[path]
+                window.paths[slot] |= bit
+                window.path_union |= bit
+            if user is not None:
+                bit = user_bit[user]
+                if window.users is None:
+                    window.users = [0] * N_BUCKETS
+                window.users[slot] |= bit
+                window.user_union |= bit
+            requests = counts[TOTALS]
+            append(make_stats((
+                requests,
+                requests * 60.0 / ((window.head - window.oldest + 1) * bucket_seconds),
+                counts[TOTALS + C4XX] / requests,
+                counts[TOTALS + C5XX] / requests,
+                path_estimates[window.path_union.bit_count()],
+                counts[TOTALS + NOT_FOUND],
+                counts[TOTALS + FAILED_LOGIN],
+                user_estimates[window.user_union.bit_count()],
+                counts[TOTALS + PROBE],
+                counts[TOTALS + INJECTION],
+                counts[TOTALS + HANDSHAKE],
+            )))
+        return out
+
     def _make_room(self, now: float) -> None:
         clients = self.clients
         # Idle clients first (log time), then the least recently seen if still full.
