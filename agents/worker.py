@@ -2,10 +2,11 @@
 
 A worker owns partitions (see `agents.redis_bus`). For each one it keeps the
 per-client windows, a detector and a decision agent (`PartitionState`), reads
-the partition stream through the consumer group `workers` (XREADGROUP),
-scores and decides, sends the results to the API replica that asked, and
-XACKs. Decisions go to the shared `RedisDecisionStore` and the `decisions`
-topic.
+the partition stream through the consumer group `workers` (XREADGROUP), and
+for each chunk (one batch's events of that partition) scores the events as
+one batch, decides on each, then in one pipeline sends the results to the API
+replica that asked and XACKs the chunk. Decisions go to the shared
+`RedisDecisionStore` and the `decisions` topic.
 
 Ownership is a lease key renewed every loop. A worker takes the partitions
 given by `--partitions` when their lease is free; with `--standby` it also

@@ -92,14 +92,35 @@ def start_workers(url: str, state_dir: Path, groups: list[str]) -> list[subproce
     }
     command = [sys.executable, "-m", "agents.worker", "--redis-url", url, "--partitions"]
     workers = [subprocess.Popen([*command, group], cwd=ROOT, env=env) for group in groups]
+    try:
+        wait_for_partitions(url, workers)
+    except BaseException:
+        stop_workers(workers)
+        raise
+    return workers
+
+
+def wait_for_partitions(url: str, workers: list[subprocess.Popen[bytes]]) -> None:
+    """Wait until every partition has an owner; raise SystemExit when a worker dies or 120 s pass."""
     client = redis.Redis.from_url(url)
     deadline = time.monotonic() + 120
-    while not all(client.exists(f"centinela:partition:{p}") for p in range(PARTITIONS)):
-        if time.monotonic() > deadline:
-            raise SystemExit("workers did not take every partition within 120 s")
-        time.sleep(0.1)
-    client.close()
-    return workers
+    try:
+        while not all(client.exists(f"centinela:partition:{p}") for p in range(PARTITIONS)):
+            failed = [worker.returncode for worker in workers if worker.poll() is not None]
+            if failed:
+                raise SystemExit(f"a worker exited with code {failed[0]} before taking its partitions (see above)")
+            if time.monotonic() > deadline:
+                raise SystemExit("workers did not take every partition within 120 s")
+            time.sleep(0.1)
+    finally:
+        client.close()
+
+
+def stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
+    for worker in workers:
+        worker.terminate()
+    for worker in workers:
+        worker.wait(30)
 
 
 def scaled(url: str, base: Path, groups: list[str], streams: list[list[str]], batch: int) -> float:
@@ -112,9 +133,7 @@ def scaled(url: str, base: Path, groups: list[str], streams: list[list[str]], ba
         settings = Settings(redis_url=url, state_dir=state, partitions=PARTITIONS, **MODEL)
         return asyncio.run(measure(RedisRuntime(settings), streams, batch))
     finally:
-        for worker in workers:
-            worker.terminate()
-            worker.wait(30)
+        stop_workers(workers)
 
 
 def main() -> None:
