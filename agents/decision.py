@@ -43,7 +43,8 @@ from typing import Any
 
 from agents.bus import DECISIONS, SCORED, Bus
 from agents.decisions_store import Decision, DecisionStore, iso_utc
-from agents.messages import ScoredEvent
+from agents.ingestion import FEATURE_INDEX as FEATURE_AT
+from agents.messages import FeatureRow, ScoredEvent
 from agents.policy import ACTION_RANK, SEVERITIES, CredentialStuffing, Policy, Scenario, format_duration
 from agents.reasons import STUFFING_FIRST_ES, clock_time, count, number, percent, quote, quote_request
 from agents.scraping import CatalogueWalks, WalkVerdict
@@ -283,13 +284,71 @@ class DecisionAgent:
         Each returned decision is also queued for the webhook when one is configured.
         """
         event = scored.event
-        stats = scored.stats
-        now = event.timestamp
         client = event.client
-        self.baseline.update(client, now, stats.rate_per_min)
+        self.baseline.update(client, event.timestamp, scored.stats.rate_per_min)
         if client not in self._first_seen:
-            self._remember(client, now)
+            self._remember(client, event.timestamp)
+        return self._evaluate(scored, client)
 
+    def observe_batch(self, batch: list[ScoredEvent], decisions: list[Decision] | None = None) -> list[Decision]:
+        """Observe each event of `batch` in order; return the decisions, appended to `decisions` if given.
+
+        Gives the same decisions and leaves the same state as `observe` on each event. An event
+        that no rule can act on (no per-client state, no followed catalogue walk, no threshold
+        reached) only updates the site baseline and the first-seen times, inline.
+        """
+        out: list[Decision] = [] if decisions is None else decisions
+        scenarios = self.policy.scenarios
+        scanning = scenarios.scanning
+        injection_signal = scenarios.injection_attempt.signal
+        flood_rate = scenarios.flood.rate_per_min
+        probe_hits, handshakes = scanning.probe_hits, scanning.handshakes
+        share_4xx, distinct_paths = scanning.share_4xx, scanning.distinct_paths
+        min_score = scenarios.anomalous_behaviour.min_score
+        walks = self.walks.followed if scenarios.scraping.enabled else None
+        gate = self.walks.gate
+        states, first_seen = self._clients, self._first_seen
+        rates, limit = self.baseline._rates, self.baseline._max_clients
+        move_to_end, popitem = rates.move_to_end, rates.popitem
+        injection_at, ua_kind_at = FEATURE_AT["injection"], FEATURE_AT["ua_kind"]
+        evaluate, remember = self._evaluate, self._remember
+        for scored in batch:
+            event = scored.event
+            stats = scored.stats
+            client = event.source_ip or event.source_address
+            now = event.timestamp
+            # SiteBaseline.update, inline.
+            rates[client] = (now, stats.rate_per_min)
+            move_to_end(client)
+            if len(rates) > limit:
+                popitem(last=False)
+            if client not in first_seen:
+                remember(client, now)
+            features = scored.features
+            score = scored.score
+            if type(features) is FeatureRow and features._index is FEATURE_AT:
+                values = features._values
+                quiet = values[injection_at] < injection_signal and values[ua_kind_at] < 1.0
+            else:
+                quiet = False
+            if (
+                quiet
+                and client not in states
+                and stats.failed_logins <= 0
+                and (score is None or score < min_score)
+                and (walks is None or (client not in walks and stats.requests < gate))
+                and stats.rate_per_min < flood_rate
+                and stats.probe_hits < probe_hits
+                and stats.handshakes < handshakes
+                and not (stats.share_4xx >= share_4xx and stats.distinct_paths >= distinct_paths)
+            ):
+                continue
+            out.extend(evaluate(scored, client))
+        return out
+
+    def _evaluate(self, scored: ScoredEvent, client: str) -> list[Decision]:
+        """Run the rules on an event already added to the site baseline and the first-seen times."""
+        event = scored.event
         state = self._state_for(scored)
         failed_login = state is not None and self._is_failed_login(scored, state)
         walk = self.walks.observe(scored) if self.policy.scenarios.scraping.enabled else None

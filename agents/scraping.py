@@ -85,6 +85,16 @@ class CatalogueWalks:
         self._asset = re.compile(config.asset_paths)
         self._walks: OrderedDict[str, CatalogueWalk] = OrderedDict()
 
+    @property
+    def gate(self) -> int:
+        """Window requests from which a client is followed."""
+        return self._gate
+
+    @property
+    def followed(self) -> OrderedDict[str, CatalogueWalk]:
+        """The followed clients and their walks (read-only use: `observe` keeps them)."""
+        return self._walks
+
     def observe(self, scored: ScoredEvent) -> WalkVerdict | None:
         """Count this event when its client is followed; return a verdict when a threshold is crossed."""
         client = scored.event.client
