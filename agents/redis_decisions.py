@@ -94,8 +94,8 @@ class RedisDecisionStore:
     def read_cache(self) -> Iterator[None]:
         """Serve repeated `active_for` reads from memory inside the block, and keep this store's writes there.
 
-        A worker wraps one chunk in it: the decision agent asks for the same
-        (client, scenario) on many events of a burst, and a round trip per event
+        A worker wraps one chunk in it. The decision agent reads the same
+        (client, scenario) on many events of a burst, and a round trip per read
         was most of a chunk's time. Writes made through this store update the
         cache, so reads stay exact for the partition's own clients. A lift or a
         range decision written by another process during the block is seen

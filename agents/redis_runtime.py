@@ -1,8 +1,8 @@
 """The API side of the scaled deployment: same surface as `agents.runtime.Runtime`, work done by workers.
 
-`RedisRuntime.analyze` parses the batch here, appends one chunk per
-partition (the batch's events of that partition's clients, with their
-indices) with the batch id and this replica's reply stream, and waits until
+`RedisRuntime.analyze` parses the batch here and appends one chunk per
+partition: the batch's events of that partition's clients, with their
+indices, the batch id and this replica's reply stream. It then waits until
 the workers have returned a result for every event. It then answers with the same `BatchVerdict` as the in-process
 runtime. When some partition does not answer within `reply_timeout_seconds`
 it raises `AnalysisTimeout`, which the API turns into a 504 naming those
@@ -267,7 +267,10 @@ class RedisRuntime:
             log.warning("trimming %s failed: %s; the workers' MAXLEN still bounds it", self.reply_stream, exc)
 
     def _file(self, fields: dict[bytes, bytes]) -> None:
-        """File one worker reply (all results of one batch in one partition); the first answer per index wins."""
+        """File one worker reply, which holds every result of one batch in one partition.
+
+        The first result received for an event index is kept, and repeats after a takeover are ignored.
+        """
         pending = self._pending.get(fields[b"b"].decode())
         if pending is None:
             return  # a late or repeated answer for a batch already answered or timed out

@@ -3,10 +3,11 @@
 A worker owns partitions (see `agents.redis_bus`). For each one it keeps the
 per-client windows, a detector and a decision agent (`PartitionState`), reads
 the partition stream through the consumer group `workers` (XREADGROUP), and
-for each chunk (one batch's events of that partition) scores the events as
-one batch, decides on each, then in one pipeline sends the results to the API
-replica that asked and XACKs the chunk. Decisions go to the shared
-`RedisDecisionStore` and the `decisions` topic.
+processes it chunk by chunk. A chunk is one batch's events of that partition.
+The worker scores them as one batch and decides on each event. Then, in one
+pipeline, it sends the results to the API replica that sent the batch and
+XACKs the chunk. Decisions go to the shared `RedisDecisionStore` and the
+`decisions` topic.
 
 Ownership is a lease key renewed every loop. A worker takes the partitions
 given by `--partitions` when their lease is free; with `--standby` it also
@@ -77,7 +78,7 @@ class Reply:
     batch_id: str
     results: list[list[Any]] = field(default_factory=list)
     decisions: list[list[Any]] = field(default_factory=list)
-    made: list[Decision] = field(default_factory=list)
+    new_decisions: list[Decision] = field(default_factory=list)
 
 
 class PartitionState:
@@ -123,7 +124,7 @@ class PartitionState:
     def process(self, entry_id: str, fields: dict[bytes, bytes]) -> Reply:
         """Score and decide on one chunk as one batch, in order, and move the stream position past it.
 
-        Raise ChunkError when the entry is malformed; the position still moves past it.
+        Raise ChunkError when the entry is malformed. The position moves past a malformed entry too.
         """
         self.offset = entry_id
         reply = Reply(fields.get(b"r", b"").decode(), fields.get(b"b", b"").decode())
@@ -149,7 +150,7 @@ class PartitionState:
             return
         for decision in decisions:
             reply.decisions.append([index, orjson.loads(encode_decision(decision))])
-        reply.made.extend(decisions)
+        reply.new_decisions.extend(decisions)
 
 
 # One C-level call per event: going through Mapping.values() cost a fifth of a chunk's time.
@@ -352,6 +353,8 @@ class Worker:
         """Process `entries` (chunks, in stream order); reply and XACK each one before the next."""
         state = state or self.owned[partition]
         for entry_id, fields in entries:
+            # NOTE: an error other than ChunkError (a bug in scoring) stops the worker with the chunk
+            # pending, and the worker that takes the partition over stops on the same chunk.
             try:
                 reply = state.process(entry_id, fields)
             except ChunkError as exc:
@@ -368,7 +371,7 @@ class Worker:
         fields = {"b": reply.batch_id, "p": partition, "d": body}
         pipe.xadd(reply.reply_to, fields, maxlen=REPLY_MAX_LEN, approximate=True)
         pipe.expire(reply.reply_to, REPLY_TTL_SECONDS)
-        for decision in reply.made:
+        for decision in reply.new_decisions:
             pipe.xadd(self.keys.topic(DECISIONS), {"m": encode_decision(decision)}, maxlen=TOPIC_MAX_LEN,
                       approximate=True)
         if newest > 0:

@@ -108,7 +108,8 @@ def wait_for_partitions(url: str, workers: list[subprocess.Popen[bytes]]) -> Non
         while not all(client.exists(f"centinela:partition:{p}") for p in range(PARTITIONS)):
             failed = [worker.returncode for worker in workers if worker.poll() is not None]
             if failed:
-                raise SystemExit(f"a worker exited with code {failed[0]} before taking its partitions (see above)")
+                code = failed[0]
+                raise SystemExit(f"a worker exited with code {code} before taking its partitions (see its log above)")
             if time.monotonic() > deadline:
                 raise SystemExit("workers did not take every partition within 120 s")
             time.sleep(0.1)
