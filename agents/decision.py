@@ -50,6 +50,7 @@ from agents.reasons import STUFFING_FIRST_ES, clock_time, count, number, percent
 from agents.scraping import CatalogueWalks, WalkVerdict
 from agents.webhook import WebhookNotifier
 from config.settings import Settings, get_settings
+from stream.events import AccessEvent
 from stream.features import LOGIN_PATH, is_failed_login
 from stream.signals import SCANNER_UA
 
@@ -293,9 +294,10 @@ class DecisionAgent:
     def observe_batch(self, batch: list[ScoredEvent], decisions: list[Decision] | None = None) -> list[Decision]:
         """Observe each event of `batch` in order; return the decisions, appended to `decisions` if given.
 
-        Gives the same decisions and leaves the same state as `observe` on each event. An event
-        that no rule can act on (no per-client state, no followed catalogue walk, no threshold
-        reached) only updates the site baseline and the first-seen times, inline.
+        Gives the same decisions and leaves the same state as `observe` on each event. The
+        bookkeeping every event needs (site baseline, first-seen time, a known client's counts,
+        a followed catalogue walk) runs inline, and the rules run only for an event that is a
+        failed login, crosses a scraping threshold or may cross another scenario's threshold.
         """
         out: list[Decision] = [] if decisions is None else decisions
         scenarios = self.policy.scenarios
@@ -306,12 +308,12 @@ class DecisionAgent:
         share_4xx, distinct_paths = scanning.share_4xx, scanning.distinct_paths
         min_score = scenarios.anomalous_behaviour.min_score
         walks = self.walks.followed if scenarios.scraping.enabled else None
-        gate = self.walks.gate
+        follow, gate = self.walks.observe, self.walks.gate
         states, first_seen = self._clients, self._first_seen
         rates, limit = self.baseline._rates, self.baseline._max_clients
-        move_to_end, popitem = rates.move_to_end, rates.popitem
+        move_rate, pop_rate, move_state = rates.move_to_end, rates.popitem, states.move_to_end
         injection_at, ua_kind_at = FEATURE_AT["injection"], FEATURE_AT["ua_kind"]
-        evaluate, remember = self._evaluate, self._remember
+        evaluate, act, remember, may_fire = self._evaluate, self._act, self._remember, self._may_fire
         for scored in batch:
             event = scored.event
             stats = scored.stats
@@ -319,42 +321,71 @@ class DecisionAgent:
             now = event.timestamp
             # SiteBaseline.update, inline.
             rates[client] = (now, stats.rate_per_min)
-            move_to_end(client)
+            move_rate(client)
             if len(rates) > limit:
-                popitem(last=False)
+                pop_rate(last=False)
             if client not in first_seen:
                 remember(client, now)
-            features = scored.features
+
             score = scored.score
-            if type(features) is FeatureRow and features._index is FEATURE_AT:
-                values = features._values
-                quiet = values[injection_at] < injection_signal and values[ua_kind_at] < 1.0
-            else:
-                quiet = False
-            if (
-                quiet
-                and client not in states
-                and stats.failed_logins <= 0
-                and (score is None or score < min_score)
-                and (walks is None or (client not in walks and stats.requests < gate))
-                and stats.rate_per_min < flood_rate
-                and stats.probe_hits < probe_hits
-                and stats.handshakes < handshakes
-                and not (stats.share_4xx >= share_4xx and stats.distinct_paths >= distinct_paths)
-            ):
+            state = states.get(client)
+            if state is not None:
+                # _state_for and _is_failed_login, inline.
+                move_state(client)
+                state.failed_logins = stats.failed_logins
+                state.requests = stats.requests
+                state.distinct_users = stats.distinct_users
+                state.distinct_paths = stats.distinct_paths
+                state.user_agent = event.user_agent_original
+                status = event.http_response_status_code
+                failed_login = status is not None and status >= 400 and _counts_as_failed_login(event)
+            elif stats.failed_logins > 0 or (score is not None and score >= min_score):
+                out.extend(evaluate(scored, client))  # creates the client's state
                 continue
-            out.extend(evaluate(scored, client))
+            else:
+                failed_login = False
+
+            walk = follow(scored) if walks is not None and (client in walks or stats.requests >= gate) else None
+            features = scored.features
+            if type(features) is FeatureRow and features._index is FEATURE_AT:
+                # _may_fire on the row's values.
+                values = features._values
+                fire = (
+                    values[injection_at] >= injection_signal
+                    or values[ua_kind_at] >= 1.0
+                    or stats.rate_per_min >= flood_rate
+                    or stats.probe_hits >= probe_hits
+                    or stats.handshakes >= handshakes
+                    or (stats.share_4xx >= share_4xx and stats.distinct_paths >= distinct_paths)
+                    or (score is not None and score >= min_score)
+                )
+                if fire and values[ua_kind_at] >= 1.0:
+                    fire = may_fire(scored)
+            else:
+                fire = failed_login or walk is not None or may_fire(scored)
+            if failed_login or walk is not None or fire:
+                out.extend(act(scored, client, state, failed_login, walk))
         return out
 
     def _evaluate(self, scored: ScoredEvent, client: str) -> list[Decision]:
         """Run the rules on an event already added to the site baseline and the first-seen times."""
-        event = scored.event
         state = self._state_for(scored)
         failed_login = state is not None and self._is_failed_login(scored, state)
         walk = self.walks.observe(scored) if self.policy.scenarios.scraping.enabled else None
         if not failed_login and walk is None and not self._may_fire(scored):
             return []
+        return self._act(scored, client, state, failed_login, walk)
 
+    def _act(
+        self,
+        scored: ScoredEvent,
+        client: str,
+        state: ClientState | None,
+        failed_login: bool,
+        walk: WalkVerdict | None,
+    ) -> list[Decision]:
+        """Check each scenario on the event and turn the findings into decisions."""
+        event = scored.event
         subject = Subject(client, event.source_ip, event.user_agent_original)
         findings: list[Finding] = []
         if failed_login and state is not None:
@@ -437,15 +468,7 @@ class DecisionAgent:
         state.distinct_users = stats.distinct_users
         state.distinct_paths = stats.distinct_paths
         state.user_agent = scored.event.user_agent_original
-        # The ingestion agent counts every 403 as a failed login, so a scanner hitting forbidden
-        # pages would look like a password guesser. Only a 401 or a POST to a login-like path
-        # counts here. NOTE: `stats.failed_logins` still includes those 403s.
-        event = scored.event
-        if not is_failed_login(event):
-            return False
-        if event.http_response_status_code == 401:
-            return True
-        return event.http_request_method == "POST" and LOGIN_PATH.search(event.url_path or "") is not None
+        return _counts_as_failed_login(scored.event)
 
     def _may_fire(self, scored: ScoredEvent) -> bool:
         """Cheap pre-check: could any non-login scenario fire on this event?"""
@@ -1133,6 +1156,20 @@ class DecisionAgent:
         if network.is_loopback:
             return True
         return any(network.overlaps(other) for other in (*self._never, *self._allowed))
+
+
+def _counts_as_failed_login(event: AccessEvent) -> bool:
+    """Tell whether the event is a failed login for the login scenarios: a 401, or a failing POST to a login path.
+
+    The ingestion agent counts every 403 as a failed login, so a scanner hitting forbidden
+    pages would look like a password guesser. Only a 401 or a POST to a login-like path
+    counts here. NOTE: `stats.failed_logins` still includes those 403s.
+    """
+    if not is_failed_login(event):
+        return False
+    if event.http_response_status_code == 401:
+        return True
+    return event.http_request_method == "POST" and LOGIN_PATH.search(event.url_path or "") is not None
 
 
 def _is_scanner(features: Mapping[str, float], user_agent: str | None) -> bool:

@@ -22,7 +22,8 @@ from stream.signals import UA_TOOL
 # Page and asset requests kept per followed client: at least four times the `pages`
 # threshold, so memory stays bounded by this times `max_clients`, whatever the traffic.
 MIN_WALK_EVENTS = 128
-PAGE, ASSET = 0, 1
+PAGE, ASSET, OTHER = 0, 1, 2
+MAX_KINDS = 65_536  # paths whose kind is remembered
 
 
 @dataclass(slots=True)
@@ -84,6 +85,7 @@ class CatalogueWalks:
         self._page = re.compile(config.page_paths)
         self._asset = re.compile(config.asset_paths)
         self._walks: OrderedDict[str, CatalogueWalk] = OrderedDict()
+        self._kinds: dict[str, int] = {}
 
     @property
     def gate(self) -> int:
@@ -108,14 +110,25 @@ class CatalogueWalks:
 
         event = scored.event
         path = event.url_path or ""
-        if self._asset.search(path):
+        kind = self._kinds.get(path)
+        if kind is None:
+            kind = self._kind_of(path)
+        if kind == ASSET:
             walk.add(event.timestamp, ASSET, "", self._window, self._limit)
-        elif self._page.search(path):
+        elif kind == PAGE:
             key = path + ("?" + event.url_query if event.url_query else "")
             walk.add(event.timestamp, PAGE, key, self._window, self._limit)
         else:
             return None
         return self._verdict(walk, scored)
+
+    def _kind_of(self, path: str) -> int:
+        """Return ASSET, PAGE or OTHER for `path`, remembered in a cache emptied at `MAX_KINDS` entries."""
+        kind = ASSET if self._asset.search(path) else PAGE if self._page.search(path) else OTHER
+        if len(self._kinds) >= MAX_KINDS:
+            self._kinds.clear()
+        self._kinds[path] = kind
+        return kind
 
     def _follow(self, client: str) -> CatalogueWalk:
         walk = CatalogueWalk()
