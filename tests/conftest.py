@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,9 @@ import pytest
 from config.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-DATASETS = ROOT.parent / "shared" / "datasets"
+# Public sample logs live beside the project (../shared/datasets); CENTINELA_TEST_DATASETS points
+# elsewhere, for a checkout in another folder.
+DATASETS = Path(os.environ.get("CENTINELA_TEST_DATASETS", ROOT.parent / "shared" / "datasets"))
 
 
 def dataset(relative: str) -> Path:

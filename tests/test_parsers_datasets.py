@@ -8,14 +8,12 @@ injected garbage lines, an empty line and a rewritten date format.
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 from stream.events import TAG_EMPTY_REQUEST, TAG_HANDSHAKE, TAG_MALFORMED_REQUEST
 from stream.parsers import TAG_UNTERMINATED_QUOTE, parse_batch
-
-DATASETS = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets"
+from tests.conftest import DATASETS
 
 # file, format detected, events, rejected, reason prefix -> count of rejected lines
 EXPECTED = [
