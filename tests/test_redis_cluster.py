@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -181,6 +182,22 @@ def leases_held(url: str, partitions: int) -> bool:
         client.close()
 
 
+def wait_for_unacked(url: str, partitions: list[int], timeout: float = 10) -> None:
+    """Poll without sleeping until some partition has a read, unacknowledged entry (processing lasts milliseconds)."""
+    client = redis.Redis.from_url(url)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            pipe = client.pipeline(transaction=False)
+            for partition in partitions:
+                pipe.xpending(f"centinela:events:{partition}", "workers")
+            if any(summary["pending"] for summary in pipe.execute()):
+                return
+        raise AssertionError(f"no entry of partitions {partitions} was read and left unacknowledged in {timeout} s")
+    finally:
+        client.close()
+
+
 def wait_ready(http: httpx.Client, base: str) -> None:
     def ready() -> bool:
         try:
@@ -208,9 +225,9 @@ def test_cluster_kill_worker_loses_no_event(cluster: Cluster, tmp_path: Path) ->
         for number, start in enumerate(range(0, len(lines), BATCH)):
             batch = lines[start : start + BATCH]
             if number == 8:
-                # Kill the owner of partitions 0 and 1 while it works on this batch.
+                # Kill the owner of partitions 0 and 1 once it has read a chunk of this batch and not yet acked it.
                 sent = pool.submit(http.post, f"{apis[number % 2]}/analyze", json={"logs": batch})
-                time.sleep(0.05)
+                wait_for_unacked(cluster.redis_url, [0, 1])
                 first.send_signal(signal.SIGKILL)
                 response = sent.result()
             else:
@@ -234,6 +251,8 @@ def test_cluster_kill_worker_loses_no_event(cluster: Cluster, tmp_path: Path) ->
     standby_log = cluster.log("worker-standby")
     assert "took partition 0" in standby_log
     assert "took partition 1" in standby_log
+    claimed = [int(count) for count in re.findall(r"(\d+) pending entries claimed", standby_log)]
+    assert sum(claimed) >= 1, standby_log
 
     assert [item["id"] for item in listed[0]] == [item["id"] for item in listed[1]]
     stored = {(item["value"], item["scenario"]) for item in listed[0]}
