@@ -8,8 +8,8 @@ in-process replay all go through it, so they see the same agents and state.
 from __future__ import annotations
 
 import asyncio
-import gc
 import contextlib
+import gc
 import itertools
 import logging
 from dataclasses import dataclass, field

@@ -98,7 +98,11 @@ class Settings(BaseSettings):
     lease_ttl_seconds: float = Field(5.0, gt=0, description="A partition whose owner is silent this long moves.")
     reply_timeout_seconds: float = Field(30.0, gt=0, description="Wait for the workers' results, then 504.")
     partition_snapshot_seconds: float = Field(10.0, gt=0, description="Seconds between partition snapshots.")
-    stream_max_len: int = Field(1_000_000, ge=1000, description="Approximate entries kept per partition stream.")
+    stream_max_len: int = Field(
+        1_000_000,
+        ge=1000,
+        description="Approximate events kept per partition stream; each append trims to this over the chunk size.",
+    )
 
     @field_validator("trusted_proxies")
     @classmethod
