@@ -12,7 +12,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -135,6 +135,32 @@ class Decision:
         }
 
 
+def select_decisions(
+    decisions: Iterable[Decision],
+    scope: str | None,
+    value: str | None,
+    scenario: str | None,
+    active: bool,
+    now: float,
+    limit: int,
+) -> list[Decision]:
+    """Return up to `limit` of `decisions`, in their order, that match every filter given."""
+    found: list[Decision] = []
+    for decision in decisions:
+        if scope is not None and decision.scope != scope:
+            continue
+        if value is not None and decision.value != value:
+            continue
+        if scenario is not None and decision.scenario != scenario:
+            continue
+        if active and not decision.is_active(now):
+            continue
+        found.append(decision)
+        if len(found) >= limit:
+            break
+    return found
+
+
 class DecisionStore:
     """Decisions by id, the active one per (value, scenario), and offence times for escalation.
 
@@ -233,20 +259,7 @@ class DecisionStore:
     ) -> list[Decision]:
         """Return matching decisions, newest first; `active` keeps those whose `until` is after `now`."""
         now = self.clock() if now is None else now
-        found: list[Decision] = []
-        for decision in reversed(self._decisions.values()):
-            if scope is not None and decision.scope != scope:
-                continue
-            if value is not None and decision.value != value:
-                continue
-            if scenario is not None and decision.scenario != scenario:
-                continue
-            if active and not decision.is_active(now):
-                continue
-            found.append(decision)
-            if len(found) >= limit:
-                break
-        return found
+        return select_decisions(reversed(self._decisions.values()), scope, value, scenario, active, now, limit)
 
     def count_active(self, now: float | None = None) -> int:
         """Return how many decisions are active at `now` (the store's clock by default)."""

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 
 import redis
 
-from agents.decisions_store import Decision
+from agents.decisions_store import Decision, select_decisions
 from agents.redis_bus import Keys, decode_decision, encode_decision
 
 logger = logging.getLogger("centinela.decision")
@@ -220,20 +220,7 @@ class RedisDecisionStore:
             candidates = [item for _, item in ranked]
         else:
             candidates = [item.decode() for item in self.client.zrevrange(self._order, 0, -1)]
-        found: list[Decision] = []
-        for decision in self._load(candidates):
-            if scope is not None and decision.scope != scope:
-                continue
-            if value is not None and decision.value != value:
-                continue
-            if scenario is not None and decision.scenario != scenario:
-                continue
-            if active and not decision.is_active(now):
-                continue
-            found.append(decision)
-            if len(found) >= limit:
-                break
-        return found
+        return select_decisions(self._load(candidates), scope, value, scenario, active, now, limit)
 
     def count_active(self, now: float | None = None) -> int:
         now = self.clock() if now is None else now
