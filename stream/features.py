@@ -39,11 +39,13 @@ from __future__ import annotations
 import math
 import re
 from functools import lru_cache
+from itertools import chain
 
 import numpy as np
 
 from agents.messages import ClientStats
 from stream.events import TAG_HANDSHAKE, TAG_MALFORMED_REQUEST, AccessEvent
+from stream.row_cache import RowCache
 from stream.signals import UA_SCANNER, injection_signal, is_probe_path, user_agent_kind
 from stream.windows import (
     C4XX,
@@ -203,14 +205,15 @@ class FeatureExtractor:
         matrix[:, :11] = columns
         flag_sets = _FLAG_SETS
         stats_list = self.windows.update_batch(
-            [event.client for event in events],
+            [event.source_ip or event.source_address for event in events],
             [event.timestamp for event in events],
             [event.url_path for event in events],
             [event.user_name for event in events],
             [flag_sets[code] for code in codes.tolist()],
         )
         # rate, 4xx, 5xx, distinct paths, not found, failed logins, distinct users
-        raw = np.array(stats_list, dtype=np.float64)
+        width = len(ClientStats._fields)
+        raw = np.fromiter(chain.from_iterable(stats_list), dtype=np.float64, count=n * width).reshape(n, width)
         matrix[:, 11] = np.minimum(np.log1p(raw[:, 1]) / _LOG_RATE, 1.0)
         matrix[:, 12] = raw[:, 2]
         matrix[:, 13] = raw[:, 3]
@@ -232,7 +235,7 @@ _BIT_4XX, _BIT_NOT_FOUND, _BIT_5XX, _BIT_FAILED, _BIT_INJECTION, _BIT_PROBE, _BI
 
 
 def _status_signals(status: int | None) -> tuple[float, int, float, float]:
-    """Return the status class feature, its flag bits, whether it is ≥ 400, and whether it is 401 or 403."""
+    """Return the status class feature, its flag bits, whether it is ≥ 400, and whether it is 403."""
     if status is None:
         return 1.0, 0, 0.0, 0.0
     bits = 0
@@ -244,6 +247,17 @@ def _status_signals(status: int | None) -> tuple[float, int, float, float]:
     return _STATUS_CLASS.get(status // 100, 1.0), bits | failed, float(status >= 400), float(status == 403)
 
 
+def _method_signals(method: str | None) -> tuple[float, float]:
+    """Return the method level feature and whether the method is POST."""
+    return _METHOD_LEVEL.get(method or "", 1.0), float(method == "POST")
+
+
+def _target_signals(target: tuple[str | None, str | None]) -> tuple[float, ...]:
+    """Return `target_signals` of a (path, query) pair, then whether the path is login-like."""
+    path, query = target
+    return (*target_signals(path or "", query or ""), _is_login_path(path))
+
+
 def _agent_signals(agent: str | None) -> tuple[float, float, int]:
     """Return the user-agent kind and, for a scanner, the injection strength and hits in the user agent."""
     kind = user_agent_kind(agent)
@@ -253,12 +267,10 @@ def _agent_signals(agent: str | None) -> tuple[float, float, int]:
     return kind, 0.0, 0
 
 
-def _distinct(values: list[object]) -> tuple[list[object], np.ndarray]:
-    """Return the distinct values in first-seen order and, per value, its position among them."""
-    positions: dict[object, int] = {}
-    setdefault = positions.setdefault
-    index = [setdefault(value, len(positions)) for value in values]
-    return list(positions), np.array(index, dtype=np.intp)
+_STATUS_ROWS = RowCache(_status_signals, 4, 1024)  # type: ignore[arg-type]
+_METHOD_ROWS = RowCache(_method_signals, 2, 1024)  # type: ignore[arg-type]
+_TARGET_ROWS = RowCache(_target_signals, 8, 16_384)  # type: ignore[arg-type]
+_AGENT_ROWS = RowCache(_agent_signals, 3, 8192)  # type: ignore[arg-type]
 
 
 def _event_columns(events: list[AccessEvent]) -> tuple[np.ndarray, np.ndarray]:
@@ -266,25 +278,18 @@ def _event_columns(events: list[AccessEvent]) -> tuple[np.ndarray, np.ndarray]:
     n = len(events)
     out = np.empty((n, 11), dtype=np.float64)
 
-    statuses, status_at = _distinct([event.http_response_status_code for event in events])
-    status_table = np.array([_status_signals(status) for status in statuses], dtype=np.float64)[status_at]
+    status_table = _STATUS_ROWS.gather([event.http_response_status_code for event in events])
     out[:, 0] = status_table[:, 0]
     codes = status_table[:, 1].astype(np.int64)
 
-    methods, method_at = _distinct([event.http_request_method for event in events])
-    method_table = np.array([(_METHOD_LEVEL.get(m or "", 1.0), float(m == "POST")) for m in methods])[method_at]
+    method_table = _METHOD_ROWS.gather([event.http_request_method for event in events])
     out[:, 1] = method_table[:, 0]
 
-    paths = [event.url_path for event in events]
-    targets, target_at = _distinct(list(zip(paths, [event.url_query for event in events], strict=True)))
-    target_table = np.array(
-        [(*target_signals(path or "", query or ""), _is_login_path(path)) for path, query in targets],
-        dtype=np.float64,
-    )[target_at]
+    targets = list(zip([event.url_path for event in events], [event.url_query for event in events], strict=True))
+    target_table = _TARGET_ROWS.gather(targets)  # type: ignore[arg-type]
     out[:, 2:6] = target_table[:, :4]
 
-    agents, agent_at = _distinct([event.user_agent_original for event in events])
-    agent_table = np.array([_agent_signals(agent) for agent in agents], dtype=np.float64)[agent_at]
+    agent_table = _AGENT_ROWS.gather([event.user_agent_original for event in events])
     out[:, 7] = agent_table[:, 0]
     injection = target_table[:, 4]
     scanner = agent_table[:, 0] == UA_SCANNER
