@@ -314,6 +314,9 @@ class DecisionAgent:
         move_rate, pop_rate, move_state = rates.move_to_end, rates.popitem, states.move_to_end
         injection_at, ua_kind_at = FEATURE_AT["injection"], FEATURE_AT["ua_kind"]
         evaluate, act, remember, may_fire = self._evaluate, self._act, self._remember, self._may_fire
+        last_matrix: Any = None
+        injection_column: list[float] = []
+        ua_kind_column: list[float] = []
         for scored in batch:
             event = scored.event
             stats = scored.stats
@@ -348,18 +351,27 @@ class DecisionAgent:
             walk = follow(scored) if walks is not None and (client in walks or stats.requests >= gate) else None
             features = scored.features
             if type(features) is FeatureRow and features._index is FEATURE_AT:
-                # _may_fire on the row's values.
-                values = features._values
+                # _may_fire on the row's values, read from the batch's columns when the row points into a matrix.
+                matrix = features._matrix
+                if matrix is None:
+                    values = features._values
+                    injection, ua_kind = values[injection_at], values[ua_kind_at]  # type: ignore[index]
+                else:
+                    if matrix is not last_matrix:
+                        last_matrix = matrix
+                        injection_column = matrix[:, injection_at].tolist()
+                        ua_kind_column = matrix[:, ua_kind_at].tolist()
+                    injection, ua_kind = injection_column[features._row], ua_kind_column[features._row]
                 fire = (
-                    values[injection_at] >= injection_signal
-                    or values[ua_kind_at] >= 1.0
+                    injection >= injection_signal
+                    or ua_kind >= 1.0
                     or stats.rate_per_min >= flood_rate
                     or stats.probe_hits >= probe_hits
                     or stats.handshakes >= handshakes
                     or (stats.share_4xx >= share_4xx and stats.distinct_paths >= distinct_paths)
                     or (score is not None and score >= min_score)
                 )
-                if fire and values[ua_kind_at] >= 1.0:
+                if fire and ua_kind >= 1.0:
                     fire = may_fire(scored)
             else:
                 fire = failed_login or walk is not None or may_fire(scored)

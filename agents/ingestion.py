@@ -82,23 +82,26 @@ class IngestionAgent:
         if self.tuned is not None:
             calibrated = self.tuned.score(matrix, calibrated)
         threshold = self.threshold
+        matrix.flags.writeable = False  # the FeatureRows below read it later
 
         # Whole-batch conversions to Python floats, then one positional constructor call per event.
+        # Each FeatureRow points into the matrix; it reads its row only when asked for a value.
         index = FEATURE_INDEX
-        rows = matrix.tolist()
         if seqs is None:
             seqs = [None] * len(events)
         if warming:
             out = [
-                ScoredEvent(event, FeatureRow(row, index), window, None, None, False, True, seq)
-                for event, row, window, seq in zip(events, rows, stats, seqs, strict=True)
+                ScoredEvent(event, FeatureRow(None, index, matrix, i), window, None, None, False, True, seq)
+                for i, (event, window, seq) in enumerate(zip(events, stats, seqs, strict=True))
             ]
         else:
             scores, raw_scores = calibrated.tolist(), raw.tolist()
             out = [
-                ScoredEvent(event, FeatureRow(row, index), window, score, raw_score, score >= threshold, False, seq)
-                for event, row, window, score, raw_score, seq in zip(
-                    events, rows, stats, scores, raw_scores, seqs, strict=True
+                ScoredEvent(
+                    event, FeatureRow(None, index, matrix, i), window, score, raw_score, score >= threshold, False, seq
+                )
+                for i, (event, window, score, raw_score, seq) in enumerate(
+                    zip(events, stats, scores, raw_scores, seqs, strict=True)
                 )
             ]
         self.events_seen += len(events)

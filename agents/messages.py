@@ -6,6 +6,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from stream.events import AccessEvent
 
 
@@ -41,27 +43,45 @@ class FeatureRow(Mapping[str, float]):
     """Read-only name → value view over one row of the feature matrix.
 
     Building a dict per event costs more than scoring it, so the row stays a
-    list and names are looked up through a shared index.
+    list and names are looked up through a shared index. The ingestion agent
+    passes the batch's matrix and the row number instead of a list: the row
+    becomes Python floats only when a value is first read, which most events
+    never need.
     """
 
-    __slots__ = ("_index", "_values")
+    __slots__ = ("_index", "_matrix", "_row", "_values")
 
-    def __init__(self, values: list[float], index: dict[str, int]) -> None:
+    def __init__(
+        self, values: list[float] | None, index: dict[str, int], matrix: np.ndarray | None = None, row: int = 0
+    ) -> None:
         self._values = values
         self._index = index
+        self._matrix = matrix
+        self._row = row
+
+    def values_list(self) -> list[float]:
+        """Return the row as a list of floats, in the order of the index."""
+        values = self._values
+        if values is None:
+            values = self._values = self._matrix[self._row].tolist()  # type: ignore[index]
+        return values
 
     def __getitem__(self, name: str) -> float:
-        return self._values[self._index[name]]
+        return self.values_list()[self._index[name]]
 
     def get(self, name: str, default: Any = None) -> Any:
         position = self._index.get(name)
-        return default if position is None else self._values[position]
+        return default if position is None else self.values_list()[position]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._index)
 
     def __len__(self) -> int:
         return len(self._index)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickle the row's own values, never the batch's matrix.
+        return FeatureRow, (self.values_list(), self._index)
 
 
 @dataclass(slots=True)
