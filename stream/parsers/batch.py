@@ -89,26 +89,61 @@ def parse_batch(
     only for a bad format name or option, never for a bad line.
     """
     parser_options = _parser_options(options)
-    decoded: list[Item | LineRejected] = []
-    append = decoded.append
-    short = max_line_bytes // 4  # characters that fit the limit whatever their UTF-8 length
-    for offset, raw in enumerate(items):
-        # Fast path for the usual item: a text line, short enough without encoding it.
-        if type(raw) is str and len(raw) <= short:
-            append(_strip_eol(raw) if raw.endswith(("\n", "\r")) else raw)
-        else:
-            append(_decode_one(raw, first_line + offset, max_line_bytes))
-
+    if not isinstance(items, list):
+        items = list(items)
     if format == "auto":
-        sample = [item for item in decoded[:SNIFF_ITEMS] if not isinstance(item, LineRejected)]
-        format = detect_format(sample, **parser_options)
+        sample = [_decode(raw, first_line + offset, max_line_bytes) for offset, raw in enumerate(items[:SNIFF_ITEMS])]
+        format = detect_format([item for item in sample if not isinstance(item, LineRejected)], **parser_options)
     parser = get_parser(format, **parser_options)
     result = ParseResult(format=parser.name)
     # An event object is self-describing, so it goes through the JSON mapping whatever text format the
     # batch has: a batch may mix raw lines with ECS objects.
     object_parser = parser if parser.name == "json" else get_parser("json", **parser_options)
-    _run(parser, decoded, first_line, result, object_parser)
+    if parser.header_lines == 0:
+        _run_lines(parser, items, first_line, max_line_bytes, result, object_parser)
+    else:
+        decoded = [_decode(raw, first_line + offset, max_line_bytes) for offset, raw in enumerate(items)]
+        _run(parser, decoded, first_line, result, object_parser)
     return result
+
+
+def _decode(raw: str | bytes | dict[str, Any], line: int, max_line_bytes: int) -> Item | LineRejected:
+    # Fast path for the usual item: a text line, short enough without encoding it.
+    if type(raw) is str and len(raw) <= max_line_bytes // 4:  # characters that fit whatever their UTF-8 length
+        return _strip_eol(raw) if raw.endswith(("\n", "\r")) else raw
+    return _decode_one(raw, line, max_line_bytes)
+
+
+def _run_lines(
+    parser: LogParser,
+    items: list[str | bytes | dict[str, Any]],
+    first_line: int,
+    max_line_bytes: int,
+    result: ParseResult,
+    object_parser: LogParser,
+) -> None:
+    """Decode and parse each item in one pass, for a format without header lines; the same results as `_run`."""
+    events, errors = result.events, result.errors
+    append = events.append
+    parse, parse_object = parser.parse, object_parser.parse
+    short = max_line_bytes // 4
+    line = first_line - 1
+    for raw in items:
+        line += 1
+        if type(raw) is str and len(raw) <= short:
+            item: Item | LineRejected = _strip_eol(raw) if raw.endswith(("\n", "\r")) else raw
+        else:
+            item = _decode_one(raw, line, max_line_bytes)
+            if isinstance(item, LineRejected):
+                errors.append(item)
+                continue
+        try:
+            append(parse_object(item, line) if isinstance(item, dict) else parse(item, line))
+        except ParseError as exc:
+            errors.append(LineRejected(line, str(exc), excerpt(item)))
+        except Exception as exc:  # a parser bug must not stop the stream or lose the line
+            logger.exception("parser %s failed on line %d", parser.name, line)
+            errors.append(LineRejected(line, f"internal parser error ({type(exc).__name__})", excerpt(item)))
 
 
 def _parser_options(options: dict[str, Any]) -> dict[str, Any]:
