@@ -191,7 +191,7 @@ class Flood(Scenario):
 class AnomalousBehaviour(Scenario):
     min_score: Share = 0.99
     min_events: int = Field(default=5, gt=0)
-    action: Action = "alert"
+    action: Action = "monitor"
     duration: Duration = parse_duration("30m")
     severity: Severity = "low"
 

@@ -192,7 +192,7 @@ SCENARIO_CASES: list[tuple[str, Callable[[], list[ScoredEvent]], str, str]] = [
     ("flood", flood_events, "flood", "rate_limit"),
     ("scraping_catalogue_walk", scraping_walk_events, "scraping", "rate_limit"),
     ("scraping_script_agent", scraping_script_events, "scraping", "rate_limit"),
-    ("anomalous", anomalous_events, "anomalous_behaviour", "alert"),
+    ("anomalous", anomalous_events, "anomalous_behaviour", "monitor"),
 ]
 
 
@@ -299,7 +299,7 @@ def test_decision_anomalous_never_blocks_by_default() -> None:
     agent, _ = make_agent()
     events = [make_scored(ts=T0 + i, path=f"/p{i}", score=1.0) for i in range(50)]
     decisions = feed(agent, events)
-    assert {d.action for d in decisions} == {"alert"}
+    assert {d.action for d in decisions} == {"monitor"}
 
 
 def test_decision_anomalous_skipped_when_named_scenario_active() -> None:
