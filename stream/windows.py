@@ -261,7 +261,10 @@ class ClientWindows:
         get, move_to_end, make_room = windows.get, windows.move_to_end, self._make_room
         path_bit, user_bit = _PATH_BIT, _USER_BIT
         path_estimates, user_estimates = _PATH_ESTIMATES, _USER_ESTIMATES
-        make_stats = new_client_stats
+        make_stats, stats_type = tuple.__new__, ClientStats
+        total_4xx, total_5xx, total_not_found = TOTALS + C4XX, TOTALS + C5XX, TOTALS + NOT_FOUND
+        total_failed, total_probe = TOTALS + FAILED_LOGIN, TOTALS + PROBE
+        total_injection, total_handshake = TOTALS + INJECTION, TOTALS + HANDSHAKE
         out: list[ClientStats] = []
         append = out.append
         for client, timestamp, path, user, flags in zip(clients, timestamps, paths, users, flag_sets, strict=True):
@@ -299,18 +302,19 @@ class ClientWindows:
                 window.users[slot] |= bit
                 window.user_union |= bit
             requests = counts[TOTALS]
-            append(make_stats((
+            # new_client_stats, inline.
+            append(make_stats(stats_type, (
                 requests,
                 requests * 60.0 / ((window.head - window.oldest + 1) * bucket_seconds),
-                counts[TOTALS + C4XX] / requests,
-                counts[TOTALS + C5XX] / requests,
+                counts[total_4xx] / requests,
+                counts[total_5xx] / requests,
                 path_estimates[window.path_union.bit_count()],
-                counts[TOTALS + NOT_FOUND],
-                counts[TOTALS + FAILED_LOGIN],
+                counts[total_not_found],
+                counts[total_failed],
                 user_estimates[window.user_union.bit_count()],
-                counts[TOTALS + PROBE],
-                counts[TOTALS + INJECTION],
-                counts[TOTALS + HANDSHAKE],
+                counts[total_probe],
+                counts[total_injection],
+                counts[total_handshake],
             )))
         return out
 
