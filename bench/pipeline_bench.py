@@ -5,9 +5,9 @@ Run from the project root: `python -m bench.pipeline_bench [--quick]`.
 Every path gets the same generated mix (`data.generate.generate(events=N, seed=7)`):
 
 (a) parse and features as Centinela does them, then River's `HalfSpaceTrees.score_one` and
-    `learn_one` on one dict per event, then the decision agent;
+    `learn_one` on one dict per event, then the decision agent's `observe_batch`;
 (b) Centinela's in-process batch pipeline: the ingestion agent (parse, features, FastHST score then
-    learn, calibration) and the decision agent, batches of `--batch` lines;
+    learn, calibration) and the decision agent's `observe_batch`, batches of `--batch` lines;
 (c) `POST /analyze` over HTTP on loopback: `python -m api` runs as a subprocess and
     `--http-clients` httpx clients send batches of `--batch` lines at once;
 (d) the `/ws/stream` websocket, with `--batch` items per message.
@@ -16,6 +16,9 @@ Then the latency of a 1-event websocket message sent at a paced 1,000 messages/s
 one `--batch`-line `/analyze` request, and memory: bytes per tracked client (tracemalloc delta
 after `--memory-clients` distinct addresses) and the RSS while `--flood-addresses` distinct
 addresses pass through.
+
+Before (a) and (b), the warm objects are moved out of the garbage collector's generations with
+`gc.freeze()`, as `Runtime.start` does in the service (`--no-gc-freeze` leaves them in).
 
 The machine may be shared, so in-process rates are given from this process's CPU time (the
 one-core figure) and from wall time. Server rates use the server process's CPU time (from
@@ -120,15 +123,16 @@ def make_agents(settings: Settings, river: bool) -> tuple[IngestionAgent, Decisi
 
 
 def run_pipeline(
-    ingestion: IngestionAgent, decision: DecisionAgent, lines: list[str], batch: int
+    ingestion: IngestionAgent, decision: DecisionAgent, lines: list[str], batch: int, freeze: bool = True
 ) -> tuple[Rate, list[float | None], int]:
     """Parse, score and decide on `lines` in batches; return the rate, the scores and the decision count."""
     scores: list[float | None] = []
     decisions = 0
     observe_batch = decision.observe_batch
-    # As `Runtime.start` does: the warm model's objects leave the collector's generations.
-    gc.collect()
-    gc.freeze()
+    if freeze:
+        # As `Runtime.start` does: the warm model's objects leave the collector's generations.
+        gc.collect()
+        gc.freeze()
     cpu, wall = time.process_time(), time.perf_counter()
     for start in range(0, len(lines), batch):
         scored = ingestion.process(RawBatch(f"b{start}", lines[start : start + batch], first_line=start + 1))
@@ -138,10 +142,10 @@ def run_pipeline(
     return rate, scores, decisions
 
 
-def bench_in_process(settings: Settings, lines: list[str], batch: int, results: Results) -> None:
-    river_rate, river_scores, river_decisions = run_pipeline(*make_agents(settings, river=True), lines, batch)
+def bench_in_process(settings: Settings, lines: list[str], batch: int, freeze: bool, results: Results) -> None:
+    river_rate, river_scores, river_decisions = run_pipeline(*make_agents(settings, river=True), lines, batch, freeze)
     results.rates["(a) River one event at a time"] = river_rate
-    fast_rate, fast_scores, fast_decisions = run_pipeline(*make_agents(settings, river=False), lines, batch)
+    fast_rate, fast_scores, fast_decisions = run_pipeline(*make_agents(settings, river=False), lines, batch, freeze)
     results.rates["(b) Centinela in-process batches"] = fast_rate
     same = river_scores == fast_scores and river_decisions == fast_decisions
     results.checks.append(
@@ -491,6 +495,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--memory-clients", type=int, help="distinct clients for bytes per client (100000)")
     parser.add_argument("--flood-addresses", type=int, help="distinct addresses for the RSS run (1000000)")
     parser.add_argument("--skip-server", action="store_true", help="measure only the in-process paths")
+    parser.add_argument(
+        "--no-gc-freeze", action="store_true", help="leave the warm objects in the collector's generations for (a), (b)"
+    )
     args = parser.parse_args(argv)
     defaults: dict[str, tuple[int, int]] = {
         "events": (100_000, 20_000),
@@ -523,7 +530,8 @@ def main(argv: list[str] | None = None) -> None:
         settings = Settings(state_dir=state_dir)
         step("warming the model from the shipped history (snapshot shared by every path)",
              lambda: warm_detector(settings, None))
-        step("(a) and (b) in process", lambda: bench_in_process(settings, lines, args.batch, results))
+        freeze = not args.no_gc_freeze
+        step("(a) and (b) in process", lambda: bench_in_process(settings, lines, args.batch, freeze, results))
         # Objects alive so far (the generated lines) stay out of this process's collections, so
         # a full collection in the load generator does not show up as server latency.
         gc.collect()
