@@ -295,8 +295,8 @@ class DecisionAgent:
         """Observe each event of `batch` in order; return the decisions, appended to `decisions` if given.
 
         Gives the same decisions and leaves the same state as `observe` on each event. The
-        bookkeeping every event needs (site baseline, first-seen time, a known client's counts,
-        a followed catalogue walk) runs inline, and the rules run only for an event that is a
+        bookkeeping every event needs runs inline: site baseline, first-seen time, a known
+        client's counts and a followed catalogue walk. The rules run only for an event that is a
         failed login, crosses a scraping threshold or may cross another scenario's threshold.
         """
         out: list[Decision] = [] if decisions is None else decisions

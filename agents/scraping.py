@@ -124,7 +124,12 @@ class CatalogueWalks:
 
     def _kind_of(self, path: str) -> int:
         """Return ASSET, PAGE or OTHER for `path`, remembered in a cache emptied at `MAX_KINDS` entries."""
-        kind = ASSET if self._asset.search(path) else PAGE if self._page.search(path) else OTHER
+        if self._asset.search(path):
+            kind = ASSET
+        elif self._page.search(path):
+            kind = PAGE
+        else:
+            kind = OTHER
         if len(self._kinds) >= MAX_KINDS:
             self._kinds.clear()
         self._kinds[path] = kind

@@ -193,9 +193,9 @@ class FeatureExtractor:
     def extract_batch(self, events: list[AccessEvent]) -> tuple[np.ndarray, list[ClientStats]]:
         """Return the feature matrix (rows in MODEL_FEATURES order) and window stats of `events`.
 
-        The per-event features are computed once per distinct value in the batch (status, method,
-        target, user agent) and gathered into NumPy columns; only the window update runs per event.
-        It gives the same values as `event_features` row by row.
+        The per-event features are computed once per distinct status, method, target and user
+        agent, then gathered into NumPy columns. Only the window update runs once per event. The
+        rows are the same as `event_features` gives.
         """
         n = len(events)
         matrix = np.empty((n, len(MODEL_FEATURES)), dtype=np.float64)
@@ -224,7 +224,7 @@ class FeatureExtractor:
         return matrix, stats_list
 
 
-# Bits of the per-event flag code; `_FLAG_SETS[code]` is the tuple of window counter slots it stands for.
+# Bits of the per-event flag code. `_FLAG_SETS[code]` is the tuple of window counter slots that the code sets.
 _BIT_SLOTS = (C4XX, NOT_FOUND, C5XX, FAILED_LOGIN, INJECTION, PROBE, HANDSHAKE)
 _FLAG_SETS = [
     tuple(slot for bit, slot in enumerate(_BIT_SLOTS) if code >> bit & 1) for code in range(1 << len(_BIT_SLOTS))

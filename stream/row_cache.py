@@ -37,7 +37,7 @@ class RowCache:
             if len(rows) + len(new) > self._capacity:
                 rows.clear()
                 new = list(dict.fromkeys(values))
-                if len(new) > self._capacity:  # more distinct values in one batch than the table holds
+                if len(new) > self._capacity:  # more distinct values in one batch than the table has rows
                     compute = self._compute
                     return np.array([compute(value) for value in values], dtype=np.float64).reshape(len(values), -1)
             start = len(rows)

@@ -267,6 +267,7 @@ class ClientWindows:
         total_injection, total_handshake = TOTALS + INJECTION, TOTALS + HANDSHAKE
         out: list[ClientStats] = []
         append = out.append
+
         for client, timestamp, path, user, flags in zip(clients, timestamps, paths, users, flag_sets, strict=True):
             bucket = int(timestamp // bucket_seconds)
             window = get(client)
@@ -278,6 +279,7 @@ class ClientWindows:
                 move_to_end(client)
                 if timestamp > window.last_seen:
                     window.last_seen = timestamp
+
             if bucket == window.head:
                 slot = bucket % N_BUCKETS
             else:
@@ -291,6 +293,7 @@ class ClientWindows:
             for flag in flags:
                 counts[base + flag] += 1
                 counts[TOTALS + flag] += 1
+
             if path is not None:
                 bit = path_bit[path]
                 window.paths[slot] |= bit
@@ -301,6 +304,7 @@ class ClientWindows:
                     window.users = [0] * N_BUCKETS
                 window.users[slot] |= bit
                 window.user_union |= bit
+
             requests = counts[TOTALS]
             # new_client_stats, inline.
             append(make_stats(stats_type, (

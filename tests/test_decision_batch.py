@@ -50,14 +50,14 @@ def _scored_batches(settings: Settings, plain_features: bool) -> list[list[Score
 def test_decision_batch_matches_event_by_event(tmp_path: Any, plain_features: bool) -> None:
     settings = Settings(state_dir=tmp_path / "state")
     batches = _scored_batches(settings, plain_features)
-    one, many = (DecisionAgent(Policy(), DecisionStore(), settings, clock=lambda: 0.0) for _ in range(2))
+    event_agent, batch_agent = (DecisionAgent(Policy(), DecisionStore(), settings, clock=lambda: 0.0) for _ in range(2))
     by_event: list[Decision] = []
     by_batch: list[Decision] = []
     for batch in batches:
         for scored in batch:
-            by_event.extend(one.observe(scored))
-        many.observe_batch(batch, by_batch)
+            by_event.extend(event_agent.observe(scored))
+        batch_agent.observe_batch(batch, by_batch)
     assert len(by_event) > 20
     assert {d.scenario for d in by_event} >= {"scanning", "brute_force", "injection_attempt"}
     assert _summary(by_batch) == _summary(by_event)
-    assert _state(many) == _state(one)
+    assert _state(batch_agent) == _state(event_agent)
