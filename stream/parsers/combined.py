@@ -135,7 +135,7 @@ def _build_common_event(match: re.Match[str], line: int) -> AccessEvent | None:
         path,
         query if sep else None,
         version,
-        None if status == "-" else int(status),
+        _STATUS_CODES[status],
         None if size == "-" else int(size),
         None if referrer is None or referrer == "-" else referrer,
         None if agent is None or agent == "-" else agent,
@@ -145,6 +145,11 @@ def _build_common_event(match: re.Match[str], line: int) -> AccessEvent | None:
         None,
         line,
     )
+
+
+# The status of a FAST_LINE_RE match (three digits or "-") as the event stores it, looked up rather than parsed.
+_STATUS_CODES: dict[str, int | None] = {f"{code:03d}": code for code in range(1000)}
+_STATUS_CODES["-"] = None
 
 
 def _recover_agent(event: AccessEvent, extra: str) -> None:
