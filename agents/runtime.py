@@ -117,15 +117,14 @@ class Runtime:
 
     async def _decide(self, subscription: Any) -> None:
         """Run the decision agent's loop: aggregate scored events, publish decisions and the verdict."""
-        observe = self.decision_agent.observe
         while True:
             batch: ScoredBatch = await subscription.get()
             decisions: list[Decision] = []
             if batch.scored:
                 self.clock.observe(max(scored.event.timestamp for scored in batch.scored))
             try:
-                for scored in batch.scored:
-                    decisions.extend(observe(scored))
+                # observe_batch appends as it goes, so a failure keeps the decisions made before it.
+                self.decision_agent.observe_batch(batch.scored, decisions)
             except Exception:
                 log.exception("decision agent failed on batch %s", batch.batch_id)
             self._count(batch, decisions)
