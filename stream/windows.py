@@ -137,6 +137,8 @@ class ClientWindow:
             if self.oldest <= bucket - N_BUCKETS:
                 self.oldest = bucket - max(self.active_buckets() - 1, 0)
         # Out-of-order events older than the window land in the oldest bucket.
+        # NOTE: so sending the same hour of log twice to one service counts its events twice and
+        # inflates rates; real logs arrive at most seconds out of order.
         return max(bucket, self.head - N_BUCKETS + 1) % N_BUCKETS
 
     def active_buckets(self) -> int:
