@@ -223,7 +223,7 @@ class LoginTracker:
     def add(self, endpoint: str, now: float, client: str, user: str | None) -> EndpointWindow:
         window = self._endpoints.get(endpoint)
         if window is None:
-            window = EndpointWindow()
+            window = self._new_window(endpoint)
             self._endpoints[endpoint] = window
             if len(self._endpoints) > self._max:
                 self._endpoints.popitem(last=False)
@@ -231,6 +231,10 @@ class LoginTracker:
             self._endpoints.move_to_end(endpoint)
         window.add(now, client, user or "-", self._window)
         return window
+
+    def _new_window(self, endpoint: str) -> EndpointWindow:
+        """Return an empty window for `endpoint`; a shared backing (`agents.redis_site`) returns its own kind."""
+        return EndpointWindow()
 
 
 class DecisionAgent:
@@ -300,6 +304,11 @@ class DecisionAgent:
         failed login, crosses a scraping threshold or may cross another scenario's threshold.
         """
         out: list[Decision] = [] if decisions is None else decisions
+        if type(self.baseline) is not SiteBaseline:
+            # A shared baseline (`agents.redis_site`) must see every update: skip the inline path.
+            for scored in batch:
+                out.extend(self.observe(scored))
+            return out
         scenarios = self.policy.scenarios
         scanning = scenarios.scanning
         injection_signal = scenarios.injection_attempt.signal

@@ -54,6 +54,7 @@ from agents.persistence import AGENT_FIELDS
 from agents.policy import Policy, load_policy
 from agents.redis_bus import GROUP, TOPIC_MAX_LEN, ChunkError, Keys, Lease, decode_chunk, encode_decision
 from agents.redis_decisions import RedisDecisionStore, SharedClock
+from agents.redis_site import SharedSite, plain_site, share_site
 from config.settings import Settings
 from stream.features import MODEL_FEATURES
 from stream.snapshot import write_snapshot
@@ -98,6 +99,9 @@ class PartitionState:
         self.newest = 0.0  # latest log time processed
         if snapshot is not None and "offset" in snapshot:
             self._restore(snapshot)
+        # The flood baseline and the failed logins per endpoint cover every partition (see agents.redis_site).
+        self.site = SharedSite(store.client, store.keys.prefix, self.agent.window, partition)
+        share_site(self.agent, self.site)
 
     def _restore(self, snapshot: dict[str, Any]) -> None:
         self.ingestion.extractor = snapshot["extractor"]
@@ -115,7 +119,7 @@ class PartitionState:
             "detector": self.detector,
             "extractor": self.ingestion.extractor,
             "events_seen": self.ingestion.events_seen,
-            "decision_agent": {name: getattr(self.agent, name) for name in AGENT_FIELDS},
+            "decision_agent": {**{name: getattr(self.agent, name) for name in AGENT_FIELDS}, **plain_site(self.agent)},
             "offset": self.offset,
             "partition": self.partition,
         }
@@ -135,7 +139,7 @@ class PartitionState:
         scored = self.ingestion.score(events)
         if events:
             self.newest = max(self.newest, max(event.timestamp for event in events))
-        with self.store.read_cache():
+        with self.store.read_cache(), self.site.processing(entry_id):
             for (index, _), item in zip(pairs, scored, strict=True):
                 reply.results.append(_result(index, item))
                 self._decide(reply, index, item)
@@ -362,11 +366,13 @@ class Worker:
                 log.error("partition %d: %s; acknowledged without a reply", partition, exc)
                 self.client.xack(self.keys.events(partition), GROUP, entry_id)
                 continue
-            self._send(partition, entry_id, reply, state.newest)
+            self._send(state, entry_id, reply)
 
-    def _send(self, partition: int, entry_id: str, reply: Reply, newest: float) -> None:
-        """In one round trip: the reply, the new decisions, the shared clock, then the XACK of the chunk."""
+    def _send(self, state: PartitionState, entry_id: str, reply: Reply) -> None:
+        """In one round trip: the reply, the new decisions, the site evidence, the shared clock, then the XACK."""
+        partition, newest = state.partition, state.newest
         pipe = self.client.pipeline(transaction=False)
+        state.site.flush(pipe)
         body = orjson.dumps({"results": reply.results, "decisions": reply.decisions})
         fields = {"b": reply.batch_id, "p": partition, "d": body}
         pipe.xadd(reply.reply_to, fields, maxlen=REPLY_MAX_LEN, approximate=True)
