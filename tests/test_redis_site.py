@@ -82,7 +82,7 @@ def test_redis_site_stuffing_across_partitions_matches_one_process(redis_url: st
 def test_redis_site_flood_baseline_covers_every_partition(redis_url: str, tmp_path: Path) -> None:
     # A busy site: 12 clients in the other partitions browse at 60 requests/min. One client sends
     # 600 requests/min: above the 300/min floor but below 20 times the site median, so no flood.
-    # Its own partition holds no other client, so a per-partition median would be unknown
+    # Its own partition contains no other client, so a per-partition median would be unknown
     # and the floor alone would flag it.
     busy = [client for client in spread_clients(16, "198.19") if partition_of(client, PARTITIONS) != 0][:12]
     loud = next(f"198.20.{octet}.9" for octet in range(1, 256) if partition_of(f"198.20.{octet}.9", PARTITIONS) == 0)
