@@ -185,18 +185,28 @@ def leases_held(url: str, partitions: int) -> bool:
         client.close()
 
 
-def wait_for_unacked(url: str, partitions: list[int], timeout: float = 10) -> None:
-    """Poll without sleeping until some partition has a read, unacknowledged entry (processing lasts milliseconds)."""
+def kill_while_unacked(
+    url: str, partitions: list[int], worker: subprocess.Popen[bytes], until_done: Any
+) -> bool:
+    """SIGKILL `worker` at a moment it holds a read, unacknowledged entry of `partitions`.
+
+    Processing a chunk lasts milliseconds, so the worker is frozen (SIGSTOP) before its pending
+    entries are read; killed when some are pending, else thawed and tried again while
+    `until_done()` is false. Returns True once the worker is killed.
+    """
     client = redis.Redis.from_url(url)
-    deadline = time.monotonic() + timeout
     try:
-        while time.monotonic() < deadline:
+        while not until_done():
+            worker.send_signal(signal.SIGSTOP)
             pipe = client.pipeline(transaction=False)
             for partition in partitions:
                 pipe.xpending(f"centinela:events:{partition}", "workers")
             if any(summary["pending"] for summary in pipe.execute()):
-                return
-        raise AssertionError(f"no entry of partitions {partitions} was read and left unacknowledged in {timeout} s")
+                worker.send_signal(signal.SIGKILL)
+                return True
+            worker.send_signal(signal.SIGCONT)
+            time.sleep(0.001)
+        return False
     finally:
         client.close()
 
@@ -225,13 +235,13 @@ def test_cluster_kill_worker_loses_no_event(cluster: Cluster, tmp_path: Path) ->
     with httpx.Client(timeout=90) as http, ThreadPoolExecutor(1) as pool:
         for base in apis:
             wait_ready(http, base)
+        killed = False
         for number, start in enumerate(range(0, len(lines), BATCH)):
             batch = lines[start : start + BATCH]
-            if number == 8:
-                # Kill the owner of partitions 0 and 1 once it has read a chunk of this batch and not yet acked it.
+            if number >= 8 and not killed:
+                # Kill the owner of partitions 0 and 1 while it has read a chunk and not yet acked it.
                 sent = pool.submit(http.post, f"{apis[number % 2]}/analyze", json={"logs": batch})
-                wait_for_unacked(cluster.redis_url, [0, 1])
-                first.send_signal(signal.SIGKILL)
+                killed = kill_while_unacked(cluster.redis_url, [0, 1], first, sent.done)
                 response = sent.result()
             else:
                 response = http.post(f"{apis[number % 2]}/analyze", json={"logs": batch})
@@ -246,6 +256,8 @@ def test_cluster_kill_worker_loses_no_event(cluster: Cluster, tmp_path: Path) ->
             acted |= {(action["value"], action["scenario"]) for action in body["actions"]}
 
         listed = [http.get(f"{base}/decisions", params={"active": False, "limit": 10000}).json() for base in apis]
+
+    assert killed, "the worker never held an unacknowledged chunk while batches were sent"
 
     client = redis.Redis.from_url(cluster.redis_url)
     pending = [client.xpending(f"centinela:events:{p}", "workers")["pending"] for p in range(4)]
