@@ -43,6 +43,7 @@ from typing import Any
 
 from agents.bus import DECISIONS, SCORED, Bus
 from agents.decisions_store import Decision, DecisionStore, iso_utc
+from agents.gc_pause import paused_gc
 from agents.ingestion import FEATURE_INDEX as FEATURE_AT
 from agents.messages import FeatureRow, ScoredEvent
 from agents.policy import ACTION_RANK, SEVERITIES, CredentialStuffing, Policy, Scenario, format_duration
@@ -296,7 +297,12 @@ class DecisionAgent:
         return self._evaluate(scored, client)
 
     def observe_batch(self, batch: list[ScoredEvent], decisions: list[Decision] | None = None) -> list[Decision]:
-        """Observe each event of `batch` in order; return the decisions, appended to `decisions` if given.
+        """Observe each event of `batch` in order; return the decisions, appended to `decisions` if given."""
+        with paused_gc():
+            return self._observe_batch(batch, decisions)
+
+    def _observe_batch(self, batch: list[ScoredEvent], decisions: list[Decision] | None) -> list[Decision]:
+        """Run `observe_batch` with the cyclic collector paused.
 
         Gives the same decisions and leaves the same state as `observe` on each event. The
         bookkeeping every event needs runs inline: site baseline, first-seen time, a known

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents.bus import RAW, SCORED, Bus
+from agents.gc_pause import paused_gc
 from agents.messages import FeatureRow, ScoredEvent
 from config.settings import Settings
 from stream.detector import Detector
@@ -108,12 +109,13 @@ class IngestionAgent:
         return out
 
     def process(self, batch: RawBatch) -> ScoredBatch:
-        parsed = self.parse(batch)
-        self.parse_errors += len(parsed.errors)
-        seqs = None
-        if batch.seqs is not None:
-            seqs = [batch.seqs[event.line - batch.first_line] for event in parsed.events]
-        return ScoredBatch(batch.batch_id, self.score(parsed.events, seqs), parsed)
+        with paused_gc():
+            parsed = self.parse(batch)
+            self.parse_errors += len(parsed.errors)
+            seqs = None
+            if batch.seqs is not None:
+                seqs = [batch.seqs[event.line - batch.first_line] for event in parsed.events]
+            return ScoredBatch(batch.batch_id, self.score(parsed.events, seqs), parsed)
 
     async def run(self, bus: Bus) -> None:
         """Consume RawBatch messages from the bus and publish a ScoredBatch for each."""
