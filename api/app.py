@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agents.runtime import Runtime
 from api.auth import KeyRing
-from api.limits import BodySizeLimit
+from api.limits import BodySizeLimit, NoSniff
 from api.ratelimit import RateLimiter, WebSocketGuard, guard, websocket_hard_limit
 from api.routes import analyze, dashboard, decisions, health, stream
 from config.settings import Settings, get_settings
@@ -97,6 +97,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(stream.router, tags=["streaming"])
     app.include_router(dashboard.router, tags=["dashboard"])
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(NoSniff)
     app.add_middleware(
         WebSocketGuard,
         keyring=app.state.keyring,

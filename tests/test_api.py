@@ -184,3 +184,8 @@ def test_future_dated_line_does_not_lift_decisions(client: TestClient) -> None:
     assert client.post("/analyze", json={"logs": [future]}).status_code == 200
     active_after = client.get("/decisions", params={"value": "198.51.100.78"}).json()
     assert [d["id"] for d in active_after] == [d["id"] for d in active_before]
+
+
+def test_json_answers_forbid_content_sniffing(client: TestClient) -> None:
+    assert client.get("/decisions").headers["x-content-type-options"] == "nosniff"
+    assert client.get("/health").headers["x-content-type-options"] == "nosniff"
