@@ -31,11 +31,14 @@ class Bus(ABC):
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release transport resources."""
 
+    def _unsubscribe(self, subscription: Subscription) -> None:  # noqa: B027 - optional hook
+        """Stop delivering messages to `subscription`."""
+
 
 class Subscription:
     """A bounded queue of one topic's messages; iterate it or call `get`."""
 
-    def __init__(self, bus: InMemoryBus, topic: str, maxsize: int) -> None:
+    def __init__(self, bus: Bus, topic: str, maxsize: int) -> None:
         self._bus = bus
         self.topic = topic
         self.queue: asyncio.Queue[Any] = asyncio.Queue(maxsize)

@@ -33,7 +33,7 @@ import logging
 import time
 import zlib
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +41,7 @@ import orjson
 import redis
 import redis.asyncio as aioredis
 
-from agents.bus import DECISIONS, Bus
+from agents.bus import DECISIONS, Bus, Subscription
 from agents.decisions_store import Decision
 from stream.events import AccessEvent
 
@@ -216,7 +216,7 @@ class RedisBus(Bus):
             subscription.close()
         await self.client.aclose()
 
-    def _unsubscribe(self, subscription: RedisSubscription) -> None:
+    def _unsubscribe(self, subscription: Subscription) -> None:
         if subscription in self._subscriptions:
             self._subscriptions.remove(subscription)
 
@@ -230,7 +230,7 @@ def _codec(topic: str, message: Any) -> tuple[type, Callable[[Any], bytes], Call
     return codec
 
 
-class RedisSubscription:
+class RedisSubscription(Subscription):
     """Every message of one broadcast topic published after `subscribe`, in order.
 
     A reader task XREADs the topic stream into a bounded queue; when the queue
@@ -239,9 +239,8 @@ class RedisSubscription:
 
     def __init__(self, bus: RedisBus, topic: str, maxsize: int) -> None:
         _codec(topic, None)
-        self._bus = bus
-        self.topic = topic
-        self.queue: asyncio.Queue[Any] = asyncio.Queue(maxsize)
+        super().__init__(bus, topic, maxsize)
+        self._bus: RedisBus = bus
         # Start after "now" by the Redis ID clock (milliseconds). NOTE: with a client clock
         # ahead of the Redis server's, the first messages after `subscribe` can be missed.
         self._last_id = f"{int(time.time() * 1000)}-0"
@@ -275,24 +274,11 @@ class RedisSubscription:
                     self._last_id = entry_id
                     await self.offer(decode(fields[b"m"]))
 
-    async def get(self) -> Any:
-        return await self.queue.get()
-
-    def task_done(self) -> None:
-        self.queue.task_done()
-
-    async def join(self) -> None:
-        await self.queue.join()
-
     def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
             self._task = None
-        self._bus._unsubscribe(self)
-
-    async def __aiter__(self) -> AsyncIterator[Any]:
-        while True:
-            yield await self.queue.get()
+        super().close()
 
 
 def _version(message: Any) -> tuple[Any, ...]:

@@ -36,7 +36,7 @@ from agents.messages import ClientStats, FeatureRow, ScoredEvent, new_client_sta
 from agents.metrics import Metrics, reason_label
 from agents.redis_bus import Keys, RedisBus, raise_if_cancelled, split_by_partition
 from agents.redis_decisions import RedisDecisionStore, SharedClock
-from agents.runtime import BatchVerdict
+from agents.runtime import BatchVerdict, cancel_tasks
 from config.settings import Settings
 from stream.parsers import ParseResult, parse_batch
 
@@ -158,11 +158,7 @@ class RedisRuntime:
         log.info("API replica %s on Redis, %d partitions", self.replica, self.settings.partitions)
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_tasks(self._tasks)
         self._tasks = []
         if self.bus is not None:
             with contextlib.suppress(redis.RedisError):

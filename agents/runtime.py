@@ -42,6 +42,15 @@ class BatchVerdict:
     error: str | None = None
 
 
+async def cancel_tasks(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel `tasks` and wait until each has finished."""
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 class Runtime:
     def __init__(self, settings: Settings, bus: Bus | None = None, policy: Policy | None = None) -> None:
         self.settings = settings
@@ -87,11 +96,7 @@ class Runtime:
 
     async def stop(self) -> None:
         await self.persistence.pause()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_tasks(self._tasks)
         self._tasks = []
         if self.decision_agent.webhook is not None:
             # Send the alerts still queued before the process goes away.

@@ -192,7 +192,11 @@ class ClientWindows:
         user: str | None,
         flags: tuple[int, ...],
     ) -> ClientStats:
-        """Add one event (its counter `flags` are slot indexes to increment) and return the window."""
+        """Add one event (its counter `flags` are slot indexes to increment) and return the window.
+
+        The service calls `update_batch`, an unrolled copy of these steps for speed; this
+        one-event form is the reference that the batch path is tested against.
+        """
         bucket = int(timestamp // self.bucket_seconds)
         clients = self.clients
         window = clients.get(client)
