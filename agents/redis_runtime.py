@@ -78,7 +78,7 @@ class ClusterBus(Bus):
 
 
 class ClusterView:
-    """Totals over the partitions as the workers last reported them; stands in for the detector and windows."""
+    """Totals over the partitions as the workers last reported them, read in place of a local detector."""
 
     def __init__(self) -> None:
         self.events_seen = 0
@@ -92,18 +92,6 @@ class ClusterView:
 
     def __len__(self) -> int:
         return self.clients
-
-
-@dataclass(slots=True)
-class _ExtractorView:
-    windows: ClusterView
-
-
-@dataclass(slots=True)
-class _IngestionView:
-    """What `/health` reads from `runtime.ingestion`: `extractor.windows`, here the cluster totals."""
-
-    extractor: _ExtractorView
 
 
 @dataclass(slots=True)
@@ -133,13 +121,16 @@ class RedisRuntime:
         self.metrics = Metrics()
         self.view = ClusterView()
         self.detector = self.view
-        self.ingestion = _IngestionView(extractor=_ExtractorView(self.view))
         self.reply_stream = self.keys.replies(self.replica)
         self.bus: ClusterBus | None = None
         self._remote: RedisBus | None = None
         self._pending: dict[str, PendingBatch] = {}
         self._ids = itertools.count(1)
         self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def clients_tracked(self) -> int:
+        return self.view.clients
 
     @property
     def warm(self) -> bool:

@@ -19,17 +19,10 @@ async def health(request: Request) -> Health:
         status="ok",
         warm=runtime.warm,
         events_seen=runtime.detector.events_seen,
-        clients_tracked=_clients_tracked(runtime),
+        clients_tracked=runtime.clients_tracked,
         active_decisions=runtime.decisions.count_active(),
         version=VERSION,
     )
-
-
-def _clients_tracked(runtime: object) -> int:
-    tracked = getattr(runtime, "clients_tracked", None)
-    if isinstance(tracked, int):
-        return tracked
-    return len(runtime.ingestion.extractor.windows)  # type: ignore[attr-defined]
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
