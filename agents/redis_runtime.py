@@ -3,8 +3,9 @@
 `RedisRuntime.analyze` parses the batch here and appends one chunk per
 partition: the batch's events of that partition's clients, with their
 indices, the batch id and this replica's reply stream. It then waits until
-the workers have returned a result for every event. It then answers with the same `BatchVerdict` as the in-process
-runtime. When some partition does not answer within `reply_timeout_seconds`
+the workers have returned a result for every event, and returns the same
+`BatchVerdict` as the in-process runtime. When some partition does not reply
+within `reply_timeout_seconds`
 it raises `AnalysisTimeout`, which the API turns into a 504 naming those
 partitions.
 
@@ -254,7 +255,7 @@ class RedisRuntime:
             log.warning("trimming %s failed: %s; the workers' MAXLEN still bounds it", self.reply_stream, exc)
 
     def _file(self, fields: dict[bytes, bytes]) -> None:
-        """File one worker reply, which holds every result of one batch in one partition.
+        """File one worker reply, which contains every result of one batch in one partition.
 
         The first result received for an event index is kept, and repeats after a takeover are ignored.
         """

@@ -79,7 +79,7 @@ class Runtime:
         return not self.detector.warming_up
 
     async def start(self) -> None:
-        # The warm model holds many long-lived objects (River's tree nodes, cached patterns).
+        # The warm model contains many long-lived objects (River's tree nodes, cached patterns).
         # Freezing them keeps the cyclic collector from rescanning them during requests.
         gc.freeze()
         # Subscribe before the tasks run so no message published in between is missed.

@@ -65,7 +65,7 @@ log = logging.getLogger("centinela.worker")
 READ_COUNT = 16  # chunks (one batch's events of one partition each) read per XREADGROUP call
 REPLAY_PAGE = 64  # chunks read per XRANGE call during a takeover
 REPLY_MAX_LEN = 10_000  # approximate chunk replies kept on a reply stream its API replica has not read
-REPLY_TTL_SECONDS = 3600  # a reply stream nobody reads (its API replica is gone) expires
+REPLY_TTL_SECONDS = 3600  # a reply stream that no API replica reads any more expires
 START_ID = "0-0"
 
 Entry = tuple[str, dict[bytes, bytes]]

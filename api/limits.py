@@ -37,7 +37,7 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    # Answer now and tell the app the client left, so it stops reading.
+                    # Send the 413 now and tell the app the client left, so it stops reading.
                     rejected = True
                     await self._reject(send, f"request body exceeds the limit of {self.max_bytes} bytes")
                     return {"type": "http.disconnect"}
@@ -70,7 +70,7 @@ def _content_length(scope: Scope) -> int | None:
 class NoSniff:
     """Add `X-Content-Type-Options: nosniff` to every HTTP response.
 
-    JSON answers quote attacker strings (paths, User-Agents); the header stops a browser from
+    JSON responses quote attacker strings (paths, User-Agents); the header stops a browser from
     guessing another content type for them.
     """
 

@@ -352,7 +352,7 @@ def client_lines(count: int, first: int = 0) -> Iterator[str]:
         yield CLIENT_LINE.format(ip=ip, time=moment, item=index % 500)
 
 
-# Where traced allocations belong: per-client state, or caches that stop growing at a fixed size.
+# Source file of each traced allocation → its part: per-client state, or caches bounded in size.
 MEMORY_PARTS = {
     "stream/windows.py": "per-client windows (ingestion agent)",
     "agents/": "per-client state of the decision agent",

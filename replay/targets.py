@@ -141,7 +141,7 @@ class HttpTarget:
 
 
     async def _post(self, body: dict[str, object]) -> httpx.Response:
-        """POST one batch, waiting out 429 answers as their Retry-After asks (a few times at most)."""
+        """POST one batch, waiting out 429 responses for as long as their Retry-After asks (a few times at most)."""
         for _attempt in range(MAX_RATE_LIMIT_RETRIES):
             try:
                 response = await self.client.post("/analyze", json=body)

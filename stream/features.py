@@ -18,8 +18,8 @@ detector reads `MODEL_FEATURES` in this order.
 | probe_path | 1 when the path is a known probe path (/.env, /.git/, /wp-login.php …) |
 | handshake | 1 when the request was TLS/RDP/SSH bytes or not a request line at all |
 | win_rate | log1p(requests per minute) / log1p(1200), capped at 1 |
-| win_4xx | share of the client's window answered 4xx |
-| win_5xx | share of the client's window answered 5xx |
+| win_4xx | share of the client's window with a 4xx status |
+| win_5xx | share of the client's window with a 5xx status |
 | win_paths | log1p(distinct paths) / log1p(256), capped at 1 |
 | win_failed_logins | log1p(failed logins) / log1p(100), capped at 1 |
 | win_not_found | log1p(404 answers) / log1p(100), capped at 1 |

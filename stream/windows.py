@@ -1,6 +1,6 @@
 """Per-client sliding windows, bounded in memory.
 
-Each client keeps `N_BUCKETS` time buckets covering the window. A bucket holds
+Each client keeps `N_BUCKETS` time buckets covering the window. A bucket contains
 counters and two small bitmaps (hashed paths and user names), so the distinct
 counts are linear-counting estimates and a client costs about 760 bytes
 whatever its rate (tracemalloc, `python -m bench.pipeline_bench`). Clients are
@@ -137,8 +137,8 @@ class ClientWindow:
             if self.oldest <= bucket - N_BUCKETS:
                 self.oldest = bucket - max(self.active_buckets() - 1, 0)
         # Out-of-order events older than the window land in the oldest bucket.
-        # NOTE: so sending the same hour of log twice to one service counts its events twice and
-        # inflates rates; real logs arrive at most seconds out of order.
+        # NOTE: sending the same hour of log twice to one service therefore counts its events
+        # twice and inflates rates. Live logs are usually only seconds out of order.
         return max(bucket, self.head - N_BUCKETS + 1) % N_BUCKETS
 
     def active_buckets(self) -> int:

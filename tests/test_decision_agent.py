@@ -163,7 +163,7 @@ def flood_events() -> list[ScoredEvent]:
 
 def catalogue_page(index: int, ts: float, ua: str = "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0",
                    ua_kind: float = 0.0) -> ScoredEvent:
-    """Return a product page request of a client whose window already holds many requests."""
+    """Return a product page request of a client whose window already contains many requests."""
     stats = ClientStats(requests=20 + index, rate_per_min=40.0, distinct_paths=20 + index)
     return make_scored(ts=ts, path=f"/producto/zapatillas-{10_000 + index}", stats=stats,
                        features={"ua_kind": ua_kind})

@@ -188,7 +188,7 @@ def leases_held(url: str, partitions: int) -> bool:
 def kill_while_unacked(
     url: str, partitions: list[int], worker: subprocess.Popen[bytes], until_done: Any
 ) -> bool:
-    """SIGKILL `worker` at a moment it holds a read, unacknowledged entry of `partitions`.
+    """SIGKILL `worker` at a moment it has a read, unacknowledged entry of `partitions`.
 
     Processing a chunk lasts milliseconds, so the worker is frozen (SIGSTOP) before its pending
     entries are read; killed when some are pending, else thawed and tried again while
@@ -272,7 +272,7 @@ def test_cluster_kill_worker_loses_no_event(cluster: Cluster, tmp_path: Path) ->
     assert [item["id"] for item in listed[0]] == [item["id"] for item in listed[1]]
     stored = {(item["value"], item["scenario"]) for item in listed[0]}
     # /analyze shows the strongest decision per client, and a batch the killed worker had decided
-    # but not answered comes back without its decisions, so the store is the reference.
+    # but not replied to comes back without its decisions, so the store is the reference.
     assert acted <= stored
     ours = {pair for pair in stored if pair[1] in NAMED_SCENARIOS}
     theirs = {pair for pair in expected if pair[1] in NAMED_SCENARIOS}

@@ -144,7 +144,7 @@ def test_replay_run_apache_dataset_same_decisions_over_http(env: Path, tmp_path:
     assert decision_keys(remote) == decision_keys(in_process)
 
 
-def test_replay_run_sends_api_key_and_waits_out_429(env: Path, tmp_path: Path, capsys: Any) -> None:
+def test_replay_run_api_key_and_429(env: Path, tmp_path: Path, capsys: Any) -> None:
     log = write_log(tmp_path / "access.log", attack_log())
     key = "replay-test-key-0123456789"
     settings = small_settings(
@@ -155,12 +155,12 @@ def test_replay_run_sends_api_key_and_waits_out_429(env: Path, tmp_path: Path, c
     )
     server = LiveServer(settings).start()
     try:
-        refused, _ = run_json(capsys, str(log), "--batch", "64", "--url", server.url)
+        unauthorized, _ = run_json(capsys, str(log), "--batch", "64", "--url", server.url)
         status, summary = run_json(capsys, str(log), "--batch", "64", "--url", server.url, "--api-key", key)
     finally:
         server.stop()
 
-    assert refused != 0
+    assert unauthorized != 0
     assert status == 0
     assert summary["events"] == 213
     assert summary["failed_batches"] == []

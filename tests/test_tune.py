@@ -24,7 +24,7 @@ SMALL = {"hst_trees": 10, "hst_window": 500, "history_max_events": 6000}
 
 @pytest.fixture(scope="module")
 def small_mix(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    # Scenarios that recur through the log, so the labelled head holds examples of each.
+    # Scenarios that recur through the log, so the labelled head contains examples of each.
     folder = tmp_path_factory.mktemp("mix")
     log, labels = folder / "mix.log", folder / "mix.labels.csv"
     write(generate(8000, seed=5, attack_rate=0.1, scenarios=["scanner_ua", "credential_stuffing"]), log, labels)
@@ -99,7 +99,8 @@ def test_sample_random_spans_log_and_is_seeded() -> None:
     run = fake_run(["a"] * 1000)
     mask = labelled_mask(run, "random", 0.1, seed=3)
     assert mask.sum() == 100
-    assert mask[500:].any() and mask[:500].any()
+    assert mask[500:].any()
+    assert mask[:500].any()
     assert np.array_equal(mask, labelled_mask(run, "random", 0.1, seed=3))
     assert not np.array_equal(mask, labelled_mask(run, "random", 0.1, seed=4))
 

@@ -21,7 +21,7 @@ Item = str | dict[str, Any]
 
 
 class ParseError(ValueError):
-    """A line could not be parsed; the message says why and what is accepted."""
+    """A line could not be parsed; the message states why and what is accepted."""
 
 
 @dataclass(slots=True)
