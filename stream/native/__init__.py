@@ -1,0 +1,35 @@
+"""The compiled fast path: Cython versions of the two per-event loops that bound throughput.
+
+- `_lines.parse_common_lines` reads the common, well-formed combined/common log line (the
+  lines `CombinedParser.parse` takes with FAST_LINE_RE) without a regular expression;
+- `_windows.NativeWindows` keeps the per-client sliding windows in C arrays and writes feature
+  rows straight into the batch matrix.
+
+Both give exactly what their pure-Python counterparts give (tests/test_native.py compares them on
+generated input). `scripts/bootstrap` builds them; without a C compiler, or with
+`CENTINELA_NATIVE=0`, the service runs the pure-Python path, and `/health` says which one runs.
+"""
+
+from __future__ import annotations
+
+import os
+from types import ModuleType
+
+
+def _load(name: str) -> ModuleType | None:
+    if os.environ.get("CENTINELA_NATIVE", "1") == "0":
+        return None
+    try:
+        module = __import__(f"stream.native.{name}", fromlist=[name])
+    except ImportError:
+        return None
+    return module
+
+
+lines: ModuleType | None = _load("_lines")
+windows: ModuleType | None = _load("_windows")
+
+
+def engine() -> str:
+    """Return "native" when both compiled modules are loaded, "python" otherwise."""
+    return "native" if lines is not None and windows is not None else "python"
