@@ -5,12 +5,14 @@ every module in `stream/native/` has a pure-Python counterpart that the service 
 build is missing (see `stream/native/__init__.py`), and the tests compare the two.
 """
 
+import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 EXTENSIONS = [
     Extension("stream.native._lines", ["stream/native/_lines.pyx"]),
     Extension("stream.native._windows", ["stream/native/_windows.pyx"]),
+    Extension("stream.native._hst", ["stream/native/_hst.pyx"], include_dirs=[numpy.get_include()]),
 ]
 
 setup(

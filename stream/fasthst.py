@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 from river.anomaly import HalfSpaceTrees
 
+from stream import native
+
 __all__ = ["FastHST"]
 
 # Scores are sums of integer masses. They stay exact in float64, and so equal to River's float sums,
@@ -276,6 +278,15 @@ class FastHST:
 
     def _find_leaves(self, X: np.ndarray) -> np.ndarray:
         """Return the global id of the leaf reached in each tree by each row, shape (n_trees, n)."""
+        if native.hst is not None:
+            n_trees, n_nodes = self._l_mass.shape
+            return native.hst.find_leaves(  # type: ignore[no-any-return]
+                X, self._feature_index, self._threshold, self._left_child, n_trees, n_nodes, self.model.height
+            )
+        return self._find_leaves_numpy(X)
+
+    def _find_leaves_numpy(self, X: np.ndarray) -> np.ndarray:
+        """`_find_leaves` with NumPy only, one `take` round per tree level (the path without stream.native)."""
         n, d = X.shape
         flat = X.ravel()
         row_base = (np.arange(n, dtype=np.intp) * d)[None, :]

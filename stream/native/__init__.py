@@ -3,11 +3,13 @@
 - `_lines.parse_common_lines` reads the common, well-formed combined/common log line (the
   lines `CombinedParser.parse` takes with FAST_LINE_RE) without a regular expression;
 - `_windows.NativeWindows` keeps the per-client sliding windows in C arrays and writes feature
-  rows straight into the batch matrix.
+  rows straight into the batch matrix;
+- `_hst.find_leaves` walks each row down each half-space tree for the vectorised engine
+  (stream/fasthst.py).
 
-Both give exactly what their pure-Python counterparts give (tests/test_native.py compares them on
-generated input). `scripts/bootstrap` builds them; without a C compiler, or with
-`CENTINELA_NATIVE=0`, the service runs the pure-Python path, and `/health` says which one runs.
+Each gives exactly what their pure-Python counterparts give (the tests in tests/test_native_*.py compare
+them on generated input). `scripts/bootstrap` builds them; without a C compiler, or with
+`CENTINELA_NATIVE=0`, the service runs the pure-Python path, and `/health` reports which one runs.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ def _load(name: str) -> ModuleType | None:
 
 lines: ModuleType | None = _load("_lines")
 windows: ModuleType | None = _load("_windows")
+hst: ModuleType | None = _load("_hst")
 
 
 def engine() -> str:
-    """Return "native" when both compiled modules are loaded, "python" otherwise."""
-    return "native" if lines is not None and windows is not None else "python"
+    """Return "native" when every compiled module is loaded, "python" otherwise."""
+    return "native" if lines is not None and windows is not None and hst is not None else "python"
