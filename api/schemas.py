@@ -77,3 +77,6 @@ class Health(BaseModel):
     clients_tracked: int
     active_decisions: int
     version: str
+    engine: Literal["native", "python"] = Field(
+        description="native when the compiled fast path (stream/native) is loaded, python when it is not built"
+    )

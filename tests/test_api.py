@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from config.settings import Settings
 from data.generate import generate
+from stream import native
 from tests.conftest import dataset
 
 START = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
@@ -56,6 +58,14 @@ def test_health_reports_warm_model(client: TestClient) -> None:
     assert body["status"] == "ok"
     assert body["warm"] is True
     assert body["events_seen"] >= 8000
+
+
+def test_health_reports_engine(client: TestClient) -> None:
+    engine = client.get("/health").json()["engine"]
+    assert engine == native.engine()
+    if os.environ.get("CENTINELA_REQUIRE_NATIVE") == "1":
+        # CI builds stream/native, so a silent fall back to the pure-Python path must fail there.
+        assert engine == "native"
 
 
 @pytest.mark.parametrize("seed", [12, 21, 1])

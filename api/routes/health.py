@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.schemas import Health
+from stream import native
 
 router = APIRouter()
 
@@ -22,6 +23,7 @@ async def health(request: Request) -> Health:
         clients_tracked=runtime.clients_tracked,
         active_decisions=runtime.decisions.count_active(),
         version=VERSION,
+        engine=native.engine(),
     )
 
 
