@@ -7,7 +7,8 @@ Every path gets the same generated mix (`data.generate.generate(events=N, seed=7
 (a) parse and features as Centinela does them, then River's `HalfSpaceTrees.score_one` and
     `learn_one` on one dict per event, then the decision agent's `observe_batch`;
 (b) Centinela's in-process batch pipeline: the ingestion agent (parse, features, FastHST score then
-    learn, calibration) and the decision agent's `observe_batch`, batches of `--batch` lines;
+    learn, calibration) and the decision agent's `observe_batch`, batches of `--batch` lines; when
+    the compiled modules (stream/native) are built, (b) runs twice, with and without them;
 (c) `POST /analyze` over HTTP on loopback: `python -m api` runs as a subprocess and
     `--http-clients` httpx clients send batches of `--batch` lines at once;
 (d) the `/ws/stream` websocket, with `--batch` items per message.
@@ -62,6 +63,7 @@ from agents.ingestion import IngestionAgent, RawBatch
 from agents.policy import load_policy
 from config.settings import Settings
 from data.generate import generate
+from stream import native
 from stream.detector import _RiverEngine
 from stream.warmstart import load_snapshot, warm_detector
 
@@ -146,12 +148,22 @@ def bench_in_process(settings: Settings, lines: list[str], batch: int, freeze: b
     river_rate, river_scores, river_decisions = run_pipeline(*make_agents(settings, river=True), lines, batch, freeze)
     results.rates["(a) River one event at a time"] = river_rate
     fast_rate, fast_scores, fast_decisions = run_pipeline(*make_agents(settings, river=False), lines, batch, freeze)
-    results.rates["(b) Centinela in-process batches"] = fast_rate
+    results.rates[f"(b) Centinela in-process batches ({native.engine()})"] = fast_rate
     same = river_scores == fast_scores and river_decisions == fast_decisions
     results.checks.append(
         f"(a) and (b) give {'identical' if same else 'DIFFERENT'} scores and decision counts "
         f"({fast_decisions} decisions on {len(fast_scores)} events)"
     )
+    if native.engine() == "native":
+        # The same batches without the compiled modules, to show what they contribute.
+        with native.disabled():
+            agents = make_agents(settings, river=False)
+            python_rate, python_scores, python_decisions = run_pipeline(*agents, lines, batch, freeze)
+        results.rates["(b) Centinela in-process batches (python)"] = python_rate
+        same = python_scores == fast_scores and python_decisions == fast_decisions
+        results.checks.append(
+            f"(b) native and (b) python give {'identical' if same else 'DIFFERENT'} scores and decision counts"
+        )
 
 
 # The service over loopback: (c), (d) and latencies
@@ -431,7 +443,10 @@ def machine() -> str:
                 model = row.split(":", 1)[1].strip()
                 break
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
-    return f"{model}, {os.cpu_count()} CPUs, Python {platform.python_version()}, load average {load}"
+    return (
+        f"{model}, {os.cpu_count()} CPUs, Python {platform.python_version()}, engine {native.engine()}, "
+        f"load average {load}"
+    )
 
 
 def print_results(results: Results, args: argparse.Namespace) -> None:

@@ -15,6 +15,8 @@ them on generated input). `scripts/bootstrap` builds them; without a C compiler,
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import ModuleType
 
 
@@ -36,3 +38,19 @@ hst: ModuleType | None = _load("_hst")
 def engine() -> str:
     """Return "native" when every compiled module is loaded, "python" otherwise."""
     return "native" if lines is not None and windows is not None and hst is not None else "python"
+
+
+@contextmanager
+def disabled() -> Iterator[None]:
+    """Run the pure-Python path inside the block; objects built inside keep it after the block.
+
+    Callers look the modules up when they run (or, for the feature extractor, when it is built),
+    so this switches the whole pipeline. The benchmarks use it to measure both paths in one run.
+    """
+    global lines, windows, hst
+    saved = lines, windows, hst
+    lines = windows = hst = None
+    try:
+        yield
+    finally:
+        lines, windows, hst = saved
