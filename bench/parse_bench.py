@@ -2,7 +2,9 @@
 
 Run from the project root: `python -m bench.parse_bench [--lines N] [--repeat R]`.
 Prints lines per second for each format, from this process's CPU time (the
-one-core figure) and from wall time; the best of R runs is reported.
+one-core figure) and from wall time; the best of R runs is reported. The
+combined and common rows are then measured again with the compiled line parser
+(stream/native) on and off, in the same run, with the ratio of the two.
 """
 
 from __future__ import annotations
@@ -11,9 +13,12 @@ import argparse
 import random
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 
 import orjson
 
+from agents.gc_pause import paused_gc
+from stream import native
 from stream.events import AccessEvent
 from stream.parsers import format_combined, parse_batch
 
@@ -92,17 +97,19 @@ WRITERS: dict[str, tuple[str, Callable[[AccessEvent], str], str | None]] = {
 }
 
 
-def measure(lines: list[str], format_name: str, repeat: int) -> tuple[float, float]:
+def measure(lines: list[str], format_name: str, repeat: int, gc_paused: bool = False) -> tuple[float, float]:
     """Return the best (CPU-time, wall-time) lines per second over `repeat` runs.
 
     CPU time of this process is the one-core figure and stays meaningful on a
-    busy machine. Exits if any generated line is rejected.
+    busy machine. With `gc_paused`, the cyclic collector is off during each run,
+    as the ingestion agent has it around each batch. Exits if any generated line is rejected.
     """
     best_cpu = best_wall = 0.0
     for _ in range(repeat):
-        cpu_start, wall_start = time.process_time(), time.perf_counter()
-        result = parse_batch(lines, format=format_name)
-        cpu, wall = time.process_time() - cpu_start, time.perf_counter() - wall_start
+        with paused_gc() if gc_paused else nullcontext():
+            cpu_start, wall_start = time.process_time(), time.perf_counter()
+            result = parse_batch(lines, format=format_name)
+            cpu, wall = time.process_time() - cpu_start, time.perf_counter() - wall_start
         if result.errors:
             raise SystemExit(f"{format_name}: generated line rejected: {result.errors[0]}")
         best_cpu = max(best_cpu, len(result.events) / cpu)
@@ -124,6 +131,28 @@ def main() -> None:
             lines.insert(0, header)
         cpu_rate, wall_rate = measure(lines, format_name, args.repeat)
         print(f"{label:<18} {cpu_rate:>14,.0f} {wall_rate:>15,.0f}")
+
+    print()
+    if native.lines is None:
+        print("compiled line parser not loaded (not built, or CENTINELA_NATIVE=0): no native figures")
+        return
+    print(f"{'native vs python':<28} {'lines/s (CPU)':>14} {'lines/s (wall)':>15}  {'ratio (CPU)':>11}")
+    for gc_paused in (False, True):
+        for label in ("combined", "common"):
+            compare_native(label, [WRITERS[label][1](event) for event in events], args.repeat, gc_paused)
+
+
+def compare_native(label: str, lines: list[str], repeat: int, gc_paused: bool) -> None:
+    """Print the rate of `parse_batch` on `lines` with the compiled line parser on, then off."""
+    native_cpu, native_wall = measure(lines, label, repeat, gc_paused)
+    with native.disabled():
+        python_cpu, python_wall = measure(lines, label, repeat, gc_paused)
+    suffix = ", gc paused" if gc_paused else ""
+    print(
+        f"{label + ' native' + suffix:<28} {native_cpu:>14,.0f} {native_wall:>15,.0f}"
+        f"  {native_cpu / python_cpu:>10.1f}x"
+    )
+    print(f"{label + ' python' + suffix:<28} {python_cpu:>14,.0f} {python_wall:>15,.0f}")
 
 
 if __name__ == "__main__":

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from itertools import repeat
 from typing import Any
 
+from stream import native
+from stream.events import AccessEvent
 from stream.parsers.base import (
     Item,
     LineRejected,
@@ -17,6 +20,7 @@ from stream.parsers.base import (
     get_parser,
 )
 from stream.parsers.client import TrustedProxies
+from stream.parsers.combined import CombinedParser
 
 logger = logging.getLogger(__name__)
 
@@ -128,8 +132,11 @@ def _run_lines(
     parse, parse_object = parser.parse, object_parser.parse
     short = max_line_bytes // 4
     line = first_line - 1
-    for raw in items:
+    for raw, event in zip(items, _native_events(parser, items, first_line, short), strict=False):
         line += 1
+        if event is not None:
+            append(event)
+            continue
         if type(raw) is str and len(raw) <= short:
             item: Item | LineRejected = _strip_eol(raw) if raw.endswith(("\n", "\r")) else raw
         else:
@@ -144,6 +151,23 @@ def _run_lines(
         except Exception as exc:  # a parser bug must not stop the stream or lose the line
             logger.exception("parser %s failed on line %d", parser.name, line)
             errors.append(LineRejected(line, f"internal parser error ({type(exc).__name__})", excerpt(item)))
+
+
+def _native_events(
+    parser: LogParser, items: list[str | bytes | dict[str, Any]], first_line: int, max_chars: int
+) -> Iterable[AccessEvent | None]:
+    """Return the compiled parser's event for each item, None for the items left to `parser.parse`.
+
+    Only a plain CombinedParser is handed to the compiled kernel: a subclass may parse differently.
+    """
+    kernel = native.lines
+    if kernel is None or type(parser) is not CombinedParser or not items:
+        return repeat(None)
+    try:
+        return kernel.parse_common_lines(items, first_line, max_chars)
+    except Exception:  # a kernel bug must not lose the batch: the Python parser takes every line
+        logger.exception("compiled line parser failed on lines %d-%d", first_line, first_line + len(items) - 1)
+        return repeat(None)
 
 
 def _parser_options(options: dict[str, Any]) -> dict[str, Any]:
