@@ -36,14 +36,17 @@ A failed login is a 401 answer, or a request to a login-like path answered
 
 from __future__ import annotations
 
+import importlib
 import math
 import re
 from functools import lru_cache
 from itertools import chain
+from typing import Any
 
 import numpy as np
 
 from agents.messages import ClientStats
+from stream import native
 from stream.events import TAG_HANDSHAKE, TAG_MALFORMED_REQUEST, AccessEvent
 from stream.row_cache import RowCache
 from stream.signals import UA_SCANNER, injection_signal, is_probe_path, user_agent_kind
@@ -181,10 +184,28 @@ def event_features(event: AccessEvent) -> tuple[list[float], tuple[int, ...]]:
 
 
 class FeatureExtractor:
-    """Keeps the client windows and turns each event into a full feature row."""
+    """Keeps the client windows and turns each event into a full feature row.
+
+    The windows are stream.native's compiled `NativeWindows` when the extension is loaded, else
+    `ClientWindows`. Both give the same rows and stats (tests/test_native_windows.py).
+    """
 
     def __init__(self, window_seconds: float, max_clients: int, idle_seconds: float) -> None:
-        self.windows = ClientWindows(window_seconds, max_clients, idle_seconds)
+        kernel = native.windows
+        # `Any`: the compiled class has no type stubs, and it has the public surface of ClientWindows.
+        self.windows: ClientWindows | Any = (
+            ClientWindows(window_seconds, max_clients, idle_seconds)
+            if kernel is None
+            else kernel.NativeWindows(window_seconds, max_clients, idle_seconds)
+        )
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        # A snapshot taken on the Python path contains a ClientWindows, which moves to the compiled
+        # windows when they are loaded. Pickled NativeWindows need no step here (see `restore_windows`).
+        kernel = native.windows
+        if kernel is not None and isinstance(self.windows, ClientWindows):
+            self.windows = kernel.NativeWindows.from_python(self.windows)
 
     def extract(self, event: AccessEvent) -> tuple[list[float], ClientStats]:
         matrix, stats = self.extract_batch([event])
@@ -194,34 +215,51 @@ class FeatureExtractor:
         """Return the feature matrix (rows in MODEL_FEATURES order) and window stats of `events`.
 
         The per-event features are computed once per distinct status, method, target and user
-        agent, then gathered into NumPy columns. Only the window update runs once per event. The
+        agent, then gathered into NumPy columns. With the compiled windows, one C loop writes them
+        row by row from the same cached values. Only the window update runs once per event. The
         rows are the same as `event_features` gives.
         """
         n = len(events)
         matrix = np.empty((n, len(MODEL_FEATURES)), dtype=np.float64)
         if n == 0:
             return matrix, []
-        columns, codes = _event_columns(events)
-        matrix[:, :11] = columns
-        flag_sets = _FLAG_SETS
-        stats_list = self.windows.update_batch(
-            [event.source_ip or event.source_address for event in events],
-            [event.timestamp for event in events],
-            [event.url_path for event in events],
-            [event.user_name for event in events],
-            [flag_sets[code] for code in codes.tolist()],
-        )
-        # rate, 4xx, 5xx, distinct paths, not found, failed logins, distinct users
         width = len(ClientStats._fields)
-        raw = np.fromiter(chain.from_iterable(stats_list), dtype=np.float64, count=n * width).reshape(n, width)
-        matrix[:, 11] = np.minimum(np.log1p(raw[:, 1]) / _LOG_RATE, 1.0)
-        matrix[:, 12] = raw[:, 2]
-        matrix[:, 13] = raw[:, 3]
-        matrix[:, 14] = np.minimum(np.log1p(raw[:, 4]) / _LOG_PATHS, 1.0)
-        matrix[:, 15] = np.minimum(np.log1p(raw[:, 6]) / _LOG_100, 1.0)
-        matrix[:, 16] = np.minimum(np.log1p(raw[:, 5]) / _LOG_100, 1.0)
-        matrix[:, 17] = np.minimum(np.log1p(raw[:, 7]) / _LOG_USERS, 1.0)
+        windows = self.windows
+        if isinstance(windows, ClientWindows):
+            columns, codes = _event_columns(events)
+            matrix[:, :11] = columns
+            flag_sets = _FLAG_SETS
+            stats_list = windows.update_batch(
+                [event.source_ip or event.source_address for event in events],
+                [event.timestamp for event in events],
+                [event.url_path for event in events],
+                [event.user_name for event in events],
+                [flag_sets[code] for code in codes.tolist()],
+            )
+            raw = np.fromiter(chain.from_iterable(stats_list), dtype=np.float64, count=n * width).reshape(n, width)
+        else:
+            # One C loop fills the first 11 columns and `raw`, the ClientStats values as floats.
+            raw = np.empty((n, width), dtype=np.float64)
+            batch = events if type(events) is list else list(events)
+            stats_list = windows.extract_batch(batch, _kernel_signals(windows), matrix, raw)
+        _window_columns(matrix, raw)
         return matrix, stats_list
+
+
+def _window_columns(matrix: np.ndarray, raw: np.ndarray) -> None:
+    """Write the scaled window features (columns 11-17) from `raw`, the ClientStats values of each row.
+
+    Both engines run this same NumPy code: `np.log1p` may use SIMD code that rounds differently
+    from `math.log1p`, so computing these columns in C would not give the same bits.
+    """
+    # rate, 4xx, 5xx, distinct paths, not found, failed logins, distinct users
+    matrix[:, 11] = np.minimum(np.log1p(raw[:, 1]) / _LOG_RATE, 1.0)
+    matrix[:, 12] = raw[:, 2]
+    matrix[:, 13] = raw[:, 3]
+    matrix[:, 14] = np.minimum(np.log1p(raw[:, 4]) / _LOG_PATHS, 1.0)
+    matrix[:, 15] = np.minimum(np.log1p(raw[:, 6]) / _LOG_100, 1.0)
+    matrix[:, 16] = np.minimum(np.log1p(raw[:, 5]) / _LOG_100, 1.0)
+    matrix[:, 17] = np.minimum(np.log1p(raw[:, 7]) / _LOG_USERS, 1.0)
 
 
 # Bits of the per-event flag code. `_FLAG_SETS[code]` is the tuple of window counter slots that the code sets.
@@ -312,6 +350,28 @@ def _event_columns(events: list[AccessEvent]) -> tuple[np.ndarray, np.ndarray]:
     codes |= np.where(out[:, 9] > 0, _BIT_PROBE, 0)
     codes |= np.where(out[:, 10] > 0, _BIT_HANDSHAKE, 0)
     return out, codes
+
+
+_native_signals: Any = None
+
+
+def _kernel_signals(windows: Any) -> Any:
+    """Return the compiled module's cache of per-event signals, built on first use from the helpers above."""
+    global _native_signals
+    if _native_signals is None:
+        kernel = importlib.import_module(type(windows).__module__)
+        _native_signals = kernel.EventSignals(
+            status=_status_signals,
+            method=_method_signals,
+            target=_target_signals,
+            agent=_agent_signals,
+            bit_slots=_BIT_SLOTS,
+            log_bytes=_LOG_BYTES,
+            scanner_kind=UA_SCANNER,
+            handshake_tag=TAG_HANDSHAKE,
+            malformed_tag=TAG_MALFORMED_REQUEST,
+        )
+    return _native_signals
 
 
 @lru_cache(maxsize=65_536)

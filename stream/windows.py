@@ -6,6 +6,10 @@ counts are linear-counting estimates and a client costs about 760 bytes
 whatever its rate (tracemalloc, `python -m bench.pipeline_bench`). Clients are
 evicted least-recently-seen first when `max_clients` is reached, and dropped
 once idle for `idle_seconds` of log time.
+
+stream/native/_windows.pyx is the compiled twin of `ClientWindows`, with the same
+results; FeatureExtractor uses it when it is built. `to_state` and
+`restore_windows` carry the windows of either engine through a snapshot.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import zlib
 from array import array
 from collections import OrderedDict
 from functools import lru_cache
+from typing import Any
 
 from agents.messages import ClientStats, new_client_stats
 
@@ -340,3 +345,106 @@ class ClientWindows:
 
     def get(self, client: str) -> ClientWindow | None:
         return self.clients.get(client)
+
+    def to_state(self) -> dict[str, Any]:
+        """Return the windows as plain values (arrays of machine words) that either engine restores.
+
+        `restore_windows` reads them back; stream.native's `NativeWindows` writes the same format.
+        """
+        mask = (1 << 64) - 1
+        heads, oldest, last_seen = array("q"), array("q"), array("d")
+        counts, paths, users = array("I"), array("Q"), array("Q")
+        for window in self.clients.values():
+            heads.append(window.head)
+            oldest.append(window.oldest)
+            last_seen.append(window.last_seen)
+            counts.extend(window.counts)
+            for bitmap in window.paths:
+                paths.extend((bitmap >> (64 * word)) & mask for word in range(_PATH_WORDS))
+            users.extend(window.users if window.users is not None else _NO_USERS)
+        return {
+            "version": STATE_VERSION,
+            "window_seconds": self.window_seconds,
+            "bucket_seconds": self.bucket_seconds,
+            "max_clients": self.max_clients,
+            "idle_seconds": self.idle_seconds,
+            "evicted": self.evicted,
+            "clients": list(self.clients),
+            "heads": heads,
+            "oldest": oldest,
+            "last_seen": last_seen,
+            "counts": counts,
+            "paths": paths,
+            "users": users,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> ClientWindows:
+        """Return Python windows restored from `to_state` output (of either engine)."""
+        check_state(state)
+        windows = cls(state["window_seconds"], state["max_clients"], state["idle_seconds"])
+        windows.bucket_seconds = state["bucket_seconds"]
+        windows.evicted = state["evicted"]
+        heads, oldest, last_seen = state["heads"], state["oldest"], state["last_seen"]
+        counts, paths, users = state["counts"], state["paths"], state["users"]
+        for k, client in enumerate(state["clients"]):
+            window = ClientWindow(heads[k], last_seen[k])
+            window.oldest = oldest[k]
+            window.counts = counts[k * (TOTALS + N_COUNTERS) : (k + 1) * (TOTALS + N_COUNTERS)]
+            first = k * N_BUCKETS * _PATH_WORDS
+            window.paths = [
+                _join_words(paths[first + slot * _PATH_WORDS : first + (slot + 1) * _PATH_WORDS])
+                for slot in range(N_BUCKETS)
+            ]
+            window.path_union = _union(window.paths)
+            bucket_users = list(users[k * N_BUCKETS : (k + 1) * N_BUCKETS])
+            if any(bucket_users):
+                window.users = bucket_users
+                window.user_union = _union(bucket_users)
+            windows.clients[client] = window
+        return windows
+
+
+# Version of the `to_state` format; bump it when the fields change.
+STATE_VERSION = 1
+_PATH_WORDS = PATH_BITS // 64
+_NO_USERS = [0] * N_BUCKETS
+
+
+def check_state(state: dict[str, Any]) -> None:
+    """Raise ValueError unless `state` is `to_state` output of this version with arrays sized for its clients."""
+    if state.get("version") != STATE_VERSION:
+        raise ValueError(f"unsupported window state version {state.get('version')!r}, expected {STATE_VERSION}")
+    n = len(state["clients"])
+    sizes = {
+        "heads": n,
+        "oldest": n,
+        "last_seen": n,
+        "counts": n * (TOTALS + N_COUNTERS),
+        "paths": n * N_BUCKETS * _PATH_WORDS,
+        "users": n * N_BUCKETS,
+    }
+    for name, size in sizes.items():
+        if len(state[name]) != size:
+            raise ValueError(
+                f"invalid window state: {name} has {len(state[name])} items, expected {size} for {n} clients"
+            )
+
+
+def restore_windows(state: dict[str, Any]) -> Any:
+    """Rebuild pickled windows with the engine this process runs: compiled when built, Python otherwise.
+
+    Pickles of stream.native's `NativeWindows` call this, so they load where the extension is missing.
+    """
+    from stream import native  # here, not at the top: stream.native imports this module
+
+    if native.windows is not None:
+        return native.windows.NativeWindows.from_state(state)
+    return ClientWindows.from_state(state)
+
+
+def _join_words(words: array) -> int:
+    bitmap = 0
+    for position, word in enumerate(words):
+        bitmap |= word << (64 * position)
+    return bitmap
