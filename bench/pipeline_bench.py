@@ -367,6 +367,8 @@ def client_lines(count: int, first: int = 0) -> Iterator[str]:
 # Source file of each traced allocation → its part: per-client state, or caches bounded in size.
 MEMORY_PARTS = {
     "stream/windows.py": "per-client windows (ingestion agent)",
+    # The compiled windows and the feature caches are allocated while stream/features.py runs.
+    "stream/features.py": "per-client windows (ingestion agent)",
     "agents/": "per-client state of the decision agent",
     "stream/parsers/": "parser caches (bounded, 65,536 entries each)",
     "ipaddress.py": "parser caches (bounded, 65,536 entries each)",
