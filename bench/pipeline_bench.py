@@ -13,7 +13,8 @@ Every path gets the same generated mix (`data.generate.generate(events=N, seed=7
     `--http-clients` httpx clients send batches of `--batch` lines at once;
 (d) the `/ws/stream` websocket, with `--batch` items per message.
 
-Then the latency of a 1-event websocket message sent at a paced 1,000 messages/s, the latency of
+A separate run of (b) times its stages apart (parse, features and windows, FastHST, the rest of
+scoring, decisions), with and without the compiled modules. Then the latency of a 1-event websocket message sent at a paced 1,000 messages/s, the latency of
 one `--batch`-line `/analyze` request, and memory: bytes per tracked client (tracemalloc delta
 after `--memory-clients` distinct addresses) and the RSS while `--flood-addresses` distinct
 addresses pass through.
@@ -50,6 +51,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -59,6 +61,7 @@ from websockets.asyncio.client import connect
 
 from agents.decision import DecisionAgent
 from agents.decisions_store import DecisionStore
+from agents.gc_pause import paused_gc
 from agents.ingestion import IngestionAgent, RawBatch
 from agents.policy import load_policy
 from config.settings import Settings
@@ -109,6 +112,8 @@ class Results:
     latency: dict[str, list[float]] = field(default_factory=dict)
     memory: list[tuple[str, str]] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)
+    # CPU seconds per event of each stage of (b), by engine ("native", "python")
+    stages: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 # In-process pipelines (a) and (b)
@@ -154,7 +159,10 @@ def bench_in_process(settings: Settings, lines: list[str], batch: int, freeze: b
         f"(a) and (b) give {'identical' if same else 'DIFFERENT'} scores and decision counts "
         f"({fast_decisions} decisions on {len(fast_scores)} events)"
     )
+    results.stages[native.engine()] = time_stages(settings, lines, batch)
     if native.engine() == "native":
+        with native.disabled():
+            results.stages["python"] = time_stages(settings, lines, batch)
         # The same batches without the compiled modules, to show what they contribute.
         with native.disabled():
             agents = make_agents(settings, river=False)
@@ -164,6 +172,49 @@ def bench_in_process(settings: Settings, lines: list[str], batch: int, freeze: b
         results.checks.append(
             f"(b) native and (b) python give {'identical' if same else 'DIFFERENT'} scores and decision counts"
         )
+
+
+def time_stages(settings: Settings, lines: list[str], batch: int) -> dict[str, float]:
+    """Return CPU seconds per event of each stage of (b), from a separate run with the stages timed apart."""
+    ingestion, decision = make_agents(settings, river=False)
+    extractor, detector = ingestion.extractor, ingestion.detector
+    spent = {"parse": 0.0, "features and windows": 0.0, "score and learn (FastHST)": 0.0,
+             "scored events, calibration": 0.0, "decisions": 0.0}
+    clock = time.process_time
+    extract, score_learn = extractor.extract_batch, detector.score_learn
+
+    def timed_extract(events: list[Any]) -> Any:
+        started = clock()
+        result = extract(events)
+        spent["features and windows"] += clock() - started
+        return result
+
+    def timed_score_learn(rows: Any) -> Any:
+        started = clock()
+        result = score_learn(rows)
+        spent["score and learn (FastHST)"] += clock() - started
+        return result
+
+    # Instance attributes shadow the methods for this run only; these agents are thrown away after.
+    extractor.extract_batch = timed_extract  # type: ignore[method-assign]
+    detector.score_learn = timed_score_learn  # type: ignore[method-assign]
+    gc.collect()
+    gc.freeze()
+    scoring = 0.0
+    for start in range(0, len(lines), batch):
+        # The collector pauses per batch, as in `IngestionAgent.process` and `DecisionAgent.observe_batch`.
+        with paused_gc():
+            started = clock()
+            parsed = ingestion.parse(RawBatch(f"s{start}", lines[start : start + batch], first_line=start + 1))
+            middle = clock()
+            scored = ingestion.score(parsed.events)
+            end = clock()
+        decision.observe_batch(scored)
+        spent["parse"] += middle - started
+        scoring += end - middle
+        spent["decisions"] += clock() - end
+    spent["scored events, calibration"] = scoring - spent["features and windows"] - spent["score and learn (FastHST)"]
+    return {stage: seconds / len(lines) for stage, seconds in spent.items()}
 
 
 # The service over loopback: (c), (d) and latencies
@@ -475,6 +526,18 @@ def print_results(results: Results, args: argparse.Namespace) -> None:
                     f"{rate.per_wall_second / reference.per_wall_second:.1f}x",
                 )
         console.print(ratios)
+
+    if results.stages:
+        stages = Table(title="Where (b) spends its time, µs of CPU per event (a separate run, stages timed apart)")
+        stages.add_column("stage")
+        for engine in results.stages:
+            stages.add_column(engine, justify="right")
+        names = list(next(iter(results.stages.values())))
+        for name in [*names, "total"]:
+            stages.add_row(name, *(
+                f"{(sum(per.values()) if name == 'total' else per[name]) * 1e6:.2f}" for per in results.stages.values()
+            ))
+        console.print(stages)
 
     if results.latency:
         latency = Table(title="Latency (wall time, client side)")
