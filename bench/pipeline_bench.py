@@ -14,8 +14,9 @@ Every path gets the same generated mix (`data.generate.generate(events=N, seed=7
 (d) the `/ws/stream` websocket, with `--batch` items per message.
 
 A separate run of (b) times its stages apart (parse, features and windows, FastHST, the rest of
-scoring, decisions), with and without the compiled modules. Then the latency of a 1-event websocket message sent at a paced 1,000 messages/s, the latency of
-one `--batch`-line `/analyze` request, and memory: bytes per tracked client (tracemalloc delta
+scoring, decisions), with and without the compiled modules. Then the latency of a 1-event
+websocket message sent at a paced 1,000 messages/s, the latency of one `--batch`-line `/analyze`
+request, and memory: bytes per tracked client (tracemalloc delta
 after `--memory-clients` distinct addresses) and the RSS while `--flood-addresses` distinct
 addresses pass through.
 
