@@ -616,11 +616,9 @@ cdef class EventSignals:
 
     cdef double body_bytes(self, object size) except? -1.0:
         """Return `min(log1p(size) / log_bytes, 1.0) if size else 0.0`, as stream/features.py computes it."""
-        if size is None:
+        if not size:  # any false value (None, 0, ""), as `if size` in stream/features.py
             return 0.0
         cdef double value = size
-        if value == 0.0:
-            return 0.0
         if value <= -1.0:
             raise ValueError("math domain error")  # what math.log1p raises
         value = log1p(value) / self.log_bytes
@@ -730,7 +728,11 @@ cdef class NativeWindows:
         batch are computed before any window changes, as on the Python path, so a batch whose
         signals raise leaves the windows as they were.
         """
-        cdef Py_ssize_t n = len(events)
+        # The loops index the batch without bounds checks while Python code runs (signal helpers, the
+        # attribute reads of event objects that are not AccessEvent), so they read a copy that such
+        # code cannot shrink.
+        cdef tuple batch = tuple(events)
+        cdef Py_ssize_t n = len(batch)
         if matrix.shape[0] < n or matrix.shape[1] < 11:
             raise ValueError(f"matrix must have at least {n} rows and 11 columns, got {matrix.shape[0]}x{matrix.shape[1]}")
         if raw.shape[0] < n or raw.shape[1] != 11:
@@ -742,7 +744,7 @@ cdef class NativeWindows:
         for i in range(n):
             pending[i].client = NULL
         try:
-            event_pass(events, signals, matrix, pending)
+            event_pass(batch, signals, matrix, pending)
             return self.window_pass(pending, n, raw)
         finally:
             for i in range(n):
@@ -872,7 +874,7 @@ cdef class NativeWindows:
         return reference.restore_windows, (self.to_state(),)
 
 
-cdef int event_pass(list events, EventSignals signals, double[:, ::1] matrix, Pending* pending) except -1:
+cdef int event_pass(tuple events, EventSignals signals, double[:, ::1] matrix, Pending* pending) except -1:
     """Write the first 11 feature columns of each event and keep what its window update needs."""
     cdef Py_ssize_t i, n = len(events)
     cdef _StatusRow status
