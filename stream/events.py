@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+# The largest body size an event carries: ECS stores http.response.body.bytes as a signed 64-bit long.
+MAX_BODY_BYTES = 2**63 - 1
+
 # Tags an event may carry. They are signals found while parsing, not verdicts.
 TAG_HANDSHAKE = "handshake"  # TLS/RDP/SSH bytes sent to a plaintext HTTP port
 TAG_EMPTY_REQUEST = "empty_request"  # the request field was ""

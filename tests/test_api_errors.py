@@ -61,3 +61,24 @@ def test_api_errors_other_http_errors_unchanged(client: TestClient) -> None:
 
     assert response.status_code == 404
     assert response.json() == {"detail": "decision 'no-such-id' not found"}
+
+
+def test_api_errors_lone_surrogates_become_escapes(client: TestClient) -> None:
+    # JSON allows "\ud800" escapes, but no UTF-8 response can carry the lone surrogate they decode to.
+    probe = LINE.replace("GET / ", "GET /.env\\ud800 ").replace("curl/8.5.0", "curl\\udfff").replace('"', '\\"')
+    hostname = LINE.replace("203.0.113.9", "host\\udc00.example").replace('"', '\\"')
+    body = (
+        '{"logs": ["' + probe + '", "' + hostname + '", '
+        '{"@timestamp": "2026-12-04T10:15:35Z", "source.ip": "203.0.113.9", "url.path": "/a\\ud800"}, '
+        '"\\ud800 not a log line", "' + LINE.replace('"', '\\"') + '"]}'
+    )
+
+    response = client.post("/analyze", content=body.encode(), headers=JSON)
+
+    assert response.status_code == 200
+    result = response.json()
+    assert result["parsed"] == 4
+    assert [error["line"] for error in result["errors"]] == [4]
+    assert result["errors"][0]["excerpt"].endswith("ud800 not a log line")
+    assert "host\\udc00.example" in [event["client"] for event in result["events"]]
+    assert client.get("/health").status_code == 200

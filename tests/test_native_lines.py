@@ -263,13 +263,20 @@ def test_native_lines_unicode_whitespace_splits(spot: str) -> None:
             assert typed_fields(event) == typed_fields(CombinedParser().parse(line, 1)), repr(char)
 
 
-def test_native_lines_byte_counts_at_int64_limit() -> None:
-    sizes = ["9" * 18, "9" * 19, "9223372036854775807", "9223372036854775808", "0" * 30 + "5", "9" * 4000]
+def test_native_lines_long_byte_counts_fall_back() -> None:
+    sizes = ["9" * 18, "0" * 17 + "5", "9" * 19, "9223372036854775807", "9223372036854775808", "9" * 4000]
     lines = [LINE.format(user="-").replace(" 512 ", f" {size} ") for size in sizes]
 
     events = parse_native(lines)
 
-    assert [event.http_response_body_bytes if event else None for event in events] == [int(size) for size in sizes]
+    # Up to 18 digits the scanner converts the count itself; longer counts go to the Python parser.
+    assert [event.http_response_body_bytes if event else None for event in events] == [
+        int("9" * 18), 5, None, None, None, None
+    ]
+    result = parse_batch(lines, format="combined")
+    assert [event.http_response_body_bytes for event in result.events] == [int("9" * 18), 5, 2**63 - 1]
+    assert [error.line for error in result.errors] == [3, 5, 6]
+    assert all("invalid byte count" in error.reason for error in result.errors)
 
 
 def test_native_lines_time_of_day_limits() -> None:

@@ -130,3 +130,32 @@ def test_parsers_batch_empty_batch() -> None:
 
     assert result.received == 0
     assert result.events == []
+
+
+@pytest.mark.parametrize("digits", ["9223372036854775808", "9" * 400, "9" * 5000])
+def test_parsers_batch_oversized_byte_count_rejected(digits: str) -> None:
+    # A count past a signed 64-bit long used to reach the features and fail the whole batch.
+    lines = [LINE.format(path="ok").replace(" 200 5 ", f" 200 {digits} "), LINE.format(path="next")]
+    objects = [
+        {"@timestamp": "2000-10-10T13:55:36Z", "source.ip": "192.0.2.8", "http.response.body.bytes": int(digits[:400])},
+        {"@timestamp": "2000-10-10T13:55:36Z", "source.ip": "192.0.2.8", "http.response.body.bytes": digits},
+    ]
+
+    text = parse_batch(lines, format="combined")
+    json_events = parse_batch(objects, format="json")
+
+    assert [event.line for event in text.events] == [2]
+    assert [error.line for error in text.errors] == [1]
+    assert text.errors[0].reason.startswith("invalid byte count")
+    assert "9223372036854775807" in text.errors[0].reason
+    assert json_events.events == []
+    assert [error.line for error in json_events.errors] == [1, 2]
+    assert all(error.reason.startswith("invalid bytes") for error in json_events.errors)
+
+
+def test_parsers_batch_largest_byte_count_accepted() -> None:
+    line = LINE.format(path="ok").replace(" 200 5 ", " 200 9223372036854775807 ")
+
+    result = parse_batch([line], format="combined")
+
+    assert result.events[0].http_response_body_bytes == 2**63 - 1

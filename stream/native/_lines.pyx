@@ -379,19 +379,20 @@ cdef bint _day_start_of(str text, Fields* f, double* start):
 
 
 cdef object _size_of(str text, Fields* f):
-    """Return the byte count as an int, None for "-", or False when `int` would raise."""
+    """Return the byte count as an int, None for "-", or False for more than 18 digits.
+
+    Longer counts go to the Python parser, which checks them against MAX_BODY_BYTES, as
+    `_build_common_event` does.
+    """
     cdef long long value = 0
     cdef Py_ssize_t k
     if f.size_start < 0:
         return None
-    if f.size_end - f.size_start <= 18:
-        for k in range(f.size_start, f.size_end):
-            value = value * 10 + (<Py_ssize_t>text[k] - 48)
-        return PyLong_FromLongLong(value)
-    try:
-        return int(PyUnicode_Substring(text, f.size_start, f.size_end))
-    except ValueError:  # more digits than sys.get_int_max_str_digits() allows
+    if f.size_end - f.size_start > 18:
         return False
+    for k in range(f.size_start, f.size_end):
+        value = value * 10 + (<Py_ssize_t>text[k] - 48)
+    return PyLong_FromLongLong(value)
 
 
 cdef object _build(str text, Fields* f, object line):

@@ -40,6 +40,21 @@ def decode(item: str | bytes | dict[str, Any]) -> Item:
     return _strip_eol(text)
 
 
+def _without_surrogates(item: Any) -> Any:
+    """Return `item` with each lone surrogate in its text written as a backslash escape (`\\udXXX`)."""
+    if isinstance(item, str):
+        try:
+            item.encode("utf-8")
+        except UnicodeEncodeError:
+            return item.encode("utf-8", "backslashreplace").decode("utf-8")
+        return item
+    if isinstance(item, dict):
+        return {_without_surrogates(key): _without_surrogates(value) for key, value in item.items()}
+    if isinstance(item, list):
+        return [_without_surrogates(value) for value in item]
+    return item
+
+
 def _strip_eol(text: str) -> str:
     if text.endswith("\n"):
         text = text[:-1]
@@ -93,8 +108,13 @@ def parse_batch(
     only for a bad format name or option, never for a bad line.
     """
     parser_options = _parser_options(options)
-    if not isinstance(items, list):
-        items = list(items)
+    # A JSON body can carry lone surrogates ("\ud800"), which no UTF-8 output (JSON responses, logs,
+    # Redis) accepts. They become `\udXXX` text here, as undecodable bytes become `\xNN` text.
+    # str.isascii() is O(1) in CPython, so the usual ASCII line costs one call.
+    items = [
+        raw if type(raw) is str and raw.isascii() else _without_surrogates(raw)
+        for raw in items
+    ]
     if format == "auto":
         sample = [_decode(raw, first_line + offset, max_line_bytes) for offset, raw in enumerate(items[:SNIFF_ITEMS])]
         format = detect_format([item for item in sample if not isinstance(item, LineRejected)], **parser_options)

@@ -14,7 +14,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from stream.events import AccessEvent
+from stream.events import MAX_BODY_BYTES, AccessEvent
 from stream.parsers.base import BaseParser, Item, ParseError, register
 from stream.parsers.client import Client, TrustedProxies, apply_forwarded, check_virtual_host, parse_client
 from stream.parsers.request import fill_request, unescape
@@ -109,7 +109,7 @@ def _build_event(match: re.Match[str], client: Client, line: int) -> AccessEvent
         source_ip=client.ip,
         source_port=client.port,
         http_response_status_code=None if status == "-" else int(status),
-        http_response_body_bytes=None if size == "-" else int(size),
+        http_response_body_bytes=None if size == "-" else _body_bytes(size),
         user_name=None if user == "-" else unescape(user),
         http_request_referrer=None if referrer is None or referrer == "-" else unescape(referrer),
         user_agent_original=None if agent is None or agent == "-" else unescape(agent),
@@ -124,6 +124,8 @@ def _build_common_event(match: re.Match[str], line: int) -> AccessEvent | None:
     host, _, user, moment, method, target, version, status, size, referrer, agent = match.groups()
     if target.find("://", 0, 16) > 0:
         return None  # `/x://y` is read as an absolute URL by split_target
+    if len(size) > 18:
+        return None  # `parse_general` checks a count this long against MAX_BODY_BYTES
     client = parse_client(host)
     timestamp = parse_clf_time_fixed(moment)
     path, sep, query = target.partition("?")
@@ -145,6 +147,13 @@ def _build_common_event(match: re.Match[str], line: int) -> AccessEvent | None:
         None,
         line,
     )
+
+
+def _body_bytes(digits: str) -> int:
+    if len(digits) > 19 or int(digits) > MAX_BODY_BYTES:
+        excerpt = digits if len(digits) <= 40 else f"{digits[:20]}… ({len(digits)} digits)"
+        raise ParseError(f"invalid byte count {excerpt}: over {MAX_BODY_BYTES}, the largest body size accepted")
+    return int(digits)
 
 
 # The status of a FAST_LINE_RE match (three digits or "-") as the event stores it, looked up rather than parsed.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stream.events import TAG_EMPTY_REQUEST, AccessEvent
+from stream.events import MAX_BODY_BYTES, TAG_EMPTY_REQUEST, AccessEvent
 from stream.parsers.base import ParseError
 from stream.parsers.client import TrustedProxies, apply_forwarded, parse_client
 from stream.parsers.request import fill_request, split_target
@@ -98,7 +98,7 @@ def build_event(fields: dict[str, Any], line: int, proxies: TrustedProxies) -> A
         source_ip=client.ip,
         source_port=client.port if port is None else _integer("port", port, 65_535),
         http_response_status_code=_optional_integer(fields, "status", 999),
-        http_response_body_bytes=_optional_integer(fields, "bytes", None),
+        http_response_body_bytes=_optional_integer(fields, "bytes", MAX_BODY_BYTES),
         http_request_referrer=_optional_text(fields, "referrer"),
         user_agent_original=_optional_text(fields, "agent"),
         user_name=_optional_text(fields, "user"),
@@ -173,8 +173,16 @@ def _integer(kind: str, value: Any, maximum: int | None) -> int:
         number = int(value.strip())
     if number is None or number < 0 or (maximum is not None and number > maximum):
         limit = "" if maximum is None else f" up to {maximum}"
-        raise ParseError(f"invalid {kind} {value!r}: expected a non-negative integer{limit} or '-'")
+        raise ParseError(f"invalid {kind} {_shown(value)}: expected a non-negative integer{limit} or '-'")
     return number
+
+
+def _shown(value: Any) -> str:
+    """Return `repr(value)`, shortened for a huge integer, whose full repr may even raise ValueError."""
+    if isinstance(value, int) and value.bit_length() > 128:
+        return f"(an integer of {value.bit_length()} bits)"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:60] + "…"
 
 
 def _optional_integer(fields: dict[str, Any], kind: str, maximum: int | None) -> int | None:
