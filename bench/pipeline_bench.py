@@ -13,7 +13,8 @@ Every path gets the same generated mix (`data.generate.generate(events=N, seed=7
     `--http-clients` httpx clients send batches of `--batch` lines at once;
 (d) the `/ws/stream` websocket, with `--batch` items per message.
 
-A separate run of (b) times its stages apart (parse, features and windows, FastHST, the rest of
+(a) and (b) run `--repeat` times on fresh agents and the median run is shown, because on a shared
+machine one run can be 10 % off. A separate run of (b) times its stages apart (parse, features and windows, FastHST, the rest of
 scoring, decisions), with and without the compiled modules. Then the latency of a 1-event
 websocket message sent at a paced 1,000 messages/s, the latency of one `--batch`-line `/analyze`
 request, and memory: bytes per tracked client (tracemalloc delta
@@ -113,6 +114,8 @@ class Results:
     latency: dict[str, list[float]] = field(default_factory=dict)
     memory: list[tuple[str, str]] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)
+    # Every run of a repeated in-process path; `rates` contains the median one.
+    spread: dict[str, list[Rate]] = field(default_factory=dict)
     # CPU seconds per event of each stage of (b), by engine ("native", "python")
     stages: dict[str, dict[str, float]] = field(default_factory=dict)
 
@@ -150,11 +153,35 @@ def run_pipeline(
     return rate, scores, decisions
 
 
-def bench_in_process(settings: Settings, lines: list[str], batch: int, freeze: bool, results: Results) -> None:
-    river_rate, river_scores, river_decisions = run_pipeline(*make_agents(settings, river=True), lines, batch, freeze)
+def run_repeated(
+    settings: Settings, lines: list[str], batch: int, freeze: bool, repeat: int, river: bool = False
+) -> tuple[Rate, list[float | None], int, list[Rate]]:
+    """Run the pipeline `repeat` times on fresh agents; return the median run, its scores and decisions, and all rates.
+
+    Every run starts from the same snapshot, so all of them must give the same scores and
+    decisions; a run that does not raises, because then the figure would not be a fair one.
+    """
+    runs = [run_pipeline(*make_agents(settings, river=river), lines, batch, freeze) for _ in range(repeat)]
+    first_scores, first_decisions = runs[0][1], runs[0][2]
+    if any(scores != first_scores or decisions != first_decisions for _, scores, decisions in runs):
+        raise RuntimeError("repeated runs from the same snapshot gave different scores or decisions")
+    ordered = sorted(runs, key=lambda run: run[0].per_cpu_second)
+    median = ordered[len(ordered) // 2]
+    return median[0], first_scores, first_decisions, [run[0] for run in runs]
+
+
+def bench_in_process(
+    settings: Settings, lines: list[str], batch: int, freeze: bool, repeat: int, results: Results
+) -> None:
+    river_rate, river_scores, river_decisions, river_runs = run_repeated(
+        settings, lines, batch, freeze, repeat, river=True
+    )
     results.rates["(a) River one event at a time"] = river_rate
-    fast_rate, fast_scores, fast_decisions = run_pipeline(*make_agents(settings, river=False), lines, batch, freeze)
-    results.rates[f"(b) Centinela in-process batches ({native.engine()})"] = fast_rate
+    results.spread["(a) River one event at a time"] = river_runs
+    fast_rate, fast_scores, fast_decisions, fast_runs = run_repeated(settings, lines, batch, freeze, repeat)
+    fast_name = f"(b) Centinela in-process batches ({native.engine()})"
+    results.rates[fast_name] = fast_rate
+    results.spread[fast_name] = fast_runs
     same = river_scores == fast_scores and river_decisions == fast_decisions
     results.checks.append(
         f"(a) and (b) give {'identical' if same else 'DIFFERENT'} scores and decision counts "
@@ -164,11 +191,12 @@ def bench_in_process(settings: Settings, lines: list[str], batch: int, freeze: b
     if native.engine() == "native":
         with native.disabled():
             results.stages["python"] = time_stages(settings, lines, batch)
-        # The same batches without the compiled modules, to show what they contribute.
-        with native.disabled():
-            agents = make_agents(settings, river=False)
-            python_rate, python_scores, python_decisions = run_pipeline(*agents, lines, batch, freeze)
+            # The same batches without the compiled modules, to show what they contribute.
+            python_rate, python_scores, python_decisions, python_runs = run_repeated(
+                settings, lines, batch, freeze, repeat
+            )
         results.rates["(b) Centinela in-process batches (python)"] = python_rate
+        results.spread["(b) Centinela in-process batches (python)"] = python_runs
         same = python_scores == fast_scores and python_decisions == fast_decisions
         results.checks.append(
             f"(b) native and (b) python give {'identical' if same else 'DIFFERENT'} scores and decision counts"
@@ -513,6 +541,10 @@ def print_results(results: Results, args: argparse.Namespace) -> None:
             rate.note or "this process",
         )
     console.print(rates)
+    for name, runs in results.spread.items():
+        if len(runs) > 1:
+            figures = ", ".join(f"{run.per_cpu_second:,.0f}" for run in runs)
+            console.print(f"{name}: {len(runs)} runs, {figures} events/s CPU; the median is shown")
 
     reference = next((rate for name, rate in results.rates.items() if name.startswith("(a)")), None)
     if reference is not None:
@@ -575,6 +607,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--latency-requests", type=int, help="sequential /analyze requests (default 50, quick 10)")
     parser.add_argument("--memory-clients", type=int, help="distinct clients for bytes per client (100000)")
     parser.add_argument("--flood-addresses", type=int, help="distinct addresses for the RSS run (1000000)")
+    parser.add_argument(
+        "--repeat", type=int, help="runs of each in-process path, the median is shown (default 3, quick 1)"
+    )
     parser.add_argument("--skip-server", action="store_true", help="measure only the in-process paths")
     parser.add_argument(
         "--no-gc-freeze", action="store_true", help="leave the warm objects in the collector's generations for (a), (b)"
@@ -582,6 +617,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     defaults: dict[str, tuple[int, int]] = {
         "events": (100_000, 20_000),
+        "repeat": (3, 1),
         "latency_messages": (5_000, 1_000),
         "latency_requests": (50, 10),
         "memory_clients": (100_000, 20_000),
@@ -612,7 +648,8 @@ def main(argv: list[str] | None = None) -> None:
         step("warming the model from the shipped history (snapshot shared by every path)",
              lambda: warm_detector(settings, None))
         freeze = not args.no_gc_freeze
-        step("(a) and (b) in process", lambda: bench_in_process(settings, lines, args.batch, freeze, results))
+        step("(a) and (b) in process",
+             lambda: bench_in_process(settings, lines, args.batch, freeze, args.repeat, results))
         # Objects alive so far (the generated lines) stay out of this process's collections, so
         # a full collection in the load generator does not show up as server latency.
         gc.collect()
