@@ -14,9 +14,10 @@ Every path gets the same generated mix (`data.generate.generate(events=N, seed=7
 (d) the `/ws/stream` websocket, with `--batch` items per message.
 
 (a) and (b) run `--repeat` times on fresh agents and the median run is shown, because on a shared
-machine one run can be 10 % off. A separate run of (b) times its stages apart (parse, features and windows, FastHST, the rest of
-scoring, decisions), with and without the compiled modules. Then the latency of a 1-event
-websocket message sent at a paced 1,000 messages/s, the latency of one `--batch`-line `/analyze`
+machine one run can be 10 % off. Separate passes of (b), with and without the compiled modules,
+time its stages apart (parse, features and windows, FastHST, the rest of scoring, decisions; the
+median of `--repeat` passes). Then the latency of a 1-event websocket message sent at a paced
+1,000 messages/s, the latency of one `--batch`-line `/analyze`
 request, and memory: bytes per tracked client (tracemalloc delta
 after `--memory-clients` distinct addresses) and the RSS while `--flood-addresses` distinct
 addresses pass through.
@@ -187,10 +188,10 @@ def bench_in_process(
         f"(a) and (b) give {'identical' if same else 'DIFFERENT'} scores and decision counts "
         f"({fast_decisions} decisions on {len(fast_scores)} events)"
     )
-    results.stages[native.engine()] = time_stages(settings, lines, batch)
+    results.stages[native.engine()] = median_stages(settings, lines, batch, repeat)
     if native.engine() == "native":
         with native.disabled():
-            results.stages["python"] = time_stages(settings, lines, batch)
+            results.stages["python"] = median_stages(settings, lines, batch, repeat)
             # The same batches without the compiled modules, to show what they contribute.
             python_rate, python_scores, python_decisions, python_runs = run_repeated(
                 settings, lines, batch, freeze, repeat
@@ -201,6 +202,12 @@ def bench_in_process(
         results.checks.append(
             f"(b) native and (b) python give {'identical' if same else 'DIFFERENT'} scores and decision counts"
         )
+
+
+def median_stages(settings: Settings, lines: list[str], batch: int, repeat: int) -> dict[str, float]:
+    """Return the median over `repeat` passes of each stage's CPU seconds per event."""
+    passes = [time_stages(settings, lines, batch) for _ in range(repeat)]
+    return {stage: statistics.median(timings[stage] for timings in passes) for stage in passes[0]}
 
 
 def time_stages(settings: Settings, lines: list[str], batch: int) -> dict[str, float]:
@@ -561,7 +568,7 @@ def print_results(results: Results, args: argparse.Namespace) -> None:
         console.print(ratios)
 
     if results.stages:
-        stages = Table(title="Where (b) spends its time, µs of CPU per event (a separate run, stages timed apart)")
+        stages = Table(title="Where (b) spends its time, µs of CPU per event (separate passes, stages timed apart)")
         stages.add_column("stage")
         for engine in results.stages:
             stages.add_column(engine, justify="right")
