@@ -280,7 +280,7 @@ class FastHST:
         """Return the global id of the leaf reached in each tree by each row, shape (n_trees, n)."""
         if native.hst is not None:
             n_trees, n_nodes = self._l_mass.shape
-            return native.hst.find_leaves(  # type: ignore[no-any-return]
+            return native.hst.find_leaves(
                 X, self._feature_index, self._threshold, self._left_child, n_trees, n_nodes, self.model.height
             )
         return self._find_leaves_numpy(X)

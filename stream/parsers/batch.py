@@ -158,12 +158,13 @@ def _run_lines(
             append(event)
             continue
         if type(raw) is str and len(raw) <= short:
-            item: Item | LineRejected = _strip_eol(raw) if raw.endswith(("\n", "\r")) else raw
+            item: Item = _strip_eol(raw) if raw.endswith(("\n", "\r")) else raw
         else:
-            item = _decode_one(raw, line, max_line_bytes)
-            if isinstance(item, LineRejected):
-                errors.append(item)
+            decoded = _decode_one(raw, line, max_line_bytes)
+            if isinstance(decoded, LineRejected):
+                errors.append(decoded)
                 continue
+            item = decoded
         try:
             append(parse_object(item, line) if isinstance(item, dict) else parse(item, line))
         except ParseError as exc:
