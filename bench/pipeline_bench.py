@@ -159,8 +159,8 @@ def run_repeated(
 ) -> tuple[Rate, list[float | None], int, list[Rate]]:
     """Run the pipeline `repeat` times on fresh agents; return the median run, its scores and decisions, and all rates.
 
-    Every run starts from the same snapshot, so all of them must give the same scores and
-    decisions; a run that does not raises, because then the figure would not be a fair one.
+    Every run starts from the same snapshot, so every run must give the same scores and decisions.
+    Raise RuntimeError when one does not, because its rate would not measure the same work.
     """
     runs = [run_pipeline(*make_agents(settings, river=river), lines, batch, freeze) for _ in range(repeat)]
     first_scores, first_decisions = runs[0][1], runs[0][2]

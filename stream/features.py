@@ -184,7 +184,7 @@ def event_features(event: AccessEvent) -> tuple[list[float], tuple[int, ...]]:
 
 
 class FeatureExtractor:
-    """Keeps the client windows and turns each event into a full feature row.
+    """Feature rows of events, with the client windows they update.
 
     The windows are stream.native's compiled `NativeWindows` when the extension is loaded, else
     `ClientWindows`. Both give the same rows and stats (tests/test_native_windows.py).

@@ -362,21 +362,7 @@ class ClientWindows:
             for bitmap in window.paths:
                 paths.extend((bitmap >> (64 * word)) & mask for word in range(_PATH_WORDS))
             users.extend(window.users if window.users is not None else _NO_USERS)
-        return {
-            "version": STATE_VERSION,
-            "window_seconds": self.window_seconds,
-            "bucket_seconds": self.bucket_seconds,
-            "max_clients": self.max_clients,
-            "idle_seconds": self.idle_seconds,
-            "evicted": self.evicted,
-            "clients": list(self.clients),
-            "heads": heads,
-            "oldest": oldest,
-            "last_seen": last_seen,
-            "counts": counts,
-            "paths": paths,
-            "users": users,
-        }
+        return window_state(self, heads, oldest, last_seen, counts, paths, users)
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> ClientWindows:
@@ -409,6 +395,27 @@ class ClientWindows:
 STATE_VERSION = 1
 _PATH_WORDS = PATH_BITS // 64
 _NO_USERS = [0] * N_BUCKETS
+
+
+def window_state(
+    windows: Any, heads: array, oldest: array, last_seen: array, counts: array, paths: array, users: array
+) -> dict[str, Any]:
+    """Return the `to_state` dict of `windows` (either engine) around its per-client arrays, in client order."""
+    return {
+        "version": STATE_VERSION,
+        "window_seconds": windows.window_seconds,
+        "bucket_seconds": windows.bucket_seconds,
+        "max_clients": windows.max_clients,
+        "idle_seconds": windows.idle_seconds,
+        "evicted": windows.evicted,
+        "clients": list(windows.clients),
+        "heads": heads,
+        "oldest": oldest,
+        "last_seen": last_seen,
+        "counts": counts,
+        "paths": paths,
+        "users": users,
+    }
 
 
 def check_state(state: dict[str, Any]) -> None:

@@ -235,7 +235,7 @@ def test_generated_traffic_matches_python() -> None:
 
 
 def test_saturated_path_bitmap_matches_python() -> None:
-    # One client asks for 2,000 distinct paths, more than the 256-bit bitmap tells apart.
+    # One client requests 2,000 distinct paths, more than a 256-bit bitmap can distinguish.
     events = [
         AccessEvent(timestamp=T0 + i * 0.01, source_address="203.0.113.5", source_ip="203.0.113.5",
                     url_path=f"/item/{i}", http_response_status_code=200, user_name=f"user{i % 300}")

@@ -1,4 +1,4 @@
-"""The compiled fast path: Cython versions of the two per-event loops that bound throughput.
+"""The compiled fast path: Cython versions of the three per-event loops that bounded throughput.
 
 - `_lines.parse_common_lines` reads the common, well-formed combined/common log line (the
   lines `CombinedParser.parse` takes with FAST_LINE_RE) without a regular expression;

@@ -814,21 +814,7 @@ cdef class NativeWindows:
             if window._users != NULL:
                 memcpy(&users_view[k * N_BUCKETS], window._users, N_BUCKETS * sizeof(uint64_t))
             k += 1
-        return {
-            "version": reference.STATE_VERSION,
-            "window_seconds": self.window_seconds,
-            "bucket_seconds": self.bucket_seconds,
-            "max_clients": self.max_clients,
-            "idle_seconds": self.idle_seconds,
-            "evicted": self.evicted,
-            "clients": list(self.clients),
-            "heads": heads,
-            "oldest": oldest,
-            "last_seen": last_seen,
-            "counts": counts,
-            "paths": paths,
-            "users": users,
-        }
+        return reference.window_state(self, heads, oldest, last_seen, counts, paths, users)
 
     @staticmethod
     def from_state(dict state) -> NativeWindows:

@@ -150,10 +150,13 @@ def _build_common_event(match: re.Match[str], line: int) -> AccessEvent | None:
 
 
 def _body_bytes(digits: str) -> int:
-    if len(digits) > 19 or int(digits) > MAX_BODY_BYTES:
-        excerpt = digits if len(digits) <= 40 else f"{digits[:20]}… ({len(digits)} digits)"
-        raise ParseError(f"invalid byte count {excerpt}: over {MAX_BODY_BYTES}, the largest body size accepted")
-    return int(digits)
+    # 19 digits reach MAX_BODY_BYTES; longer strings are never converted (`int` rejects 4,300+ digits).
+    if len(digits) <= 19:
+        value = int(digits)
+        if value <= MAX_BODY_BYTES:
+            return value
+    shown = digits if len(digits) <= 40 else f"{digits[:20]}… ({len(digits)} digits)"
+    raise ParseError(f"invalid byte count {shown}: over {MAX_BODY_BYTES}, the largest body size accepted")
 
 
 # The status of a FAST_LINE_RE match (three digits or "-") as the event stores it, looked up rather than parsed.

@@ -163,7 +163,7 @@ def _optional_text(fields: dict[str, Any], kind: str) -> str | None:
     return None if value is None else _text(kind, value)
 
 
-def _integer(kind: str, value: Any, maximum: int | None) -> int:
+def _integer(kind: str, value: Any, maximum: int) -> int:
     number: int | None = None
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
@@ -171,9 +171,8 @@ def _integer(kind: str, value: Any, maximum: int | None) -> int:
         number = int(value)
     elif isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 20:
         number = int(value.strip())
-    if number is None or number < 0 or (maximum is not None and number > maximum):
-        limit = "" if maximum is None else f" up to {maximum}"
-        raise ParseError(f"invalid {kind} {_shown(value)}: expected a non-negative integer{limit} or '-'")
+    if number is None or number < 0 or number > maximum:
+        raise ParseError(f"invalid {kind} {_shown(value)}: expected a non-negative integer up to {maximum} or '-'")
     return number
 
 
@@ -185,6 +184,6 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:60] + "…"
 
 
-def _optional_integer(fields: dict[str, Any], kind: str, maximum: int | None) -> int | None:
+def _optional_integer(fields: dict[str, Any], kind: str, maximum: int) -> int | None:
     _, value = first(fields, kind)
     return None if value is None else _integer(kind, value, maximum)
